@@ -1,0 +1,282 @@
+"""Settings for Nusantara Panel, read from the environment (names in README "Configuration").
+
+The embedded default keeps every piece of state under ./var/ of the checkout: a SQLite database,
+the secret key, ACME data, vhosts and web roots. Production sets DATABASE_URL, SECRET_KEY,
+ALLOWED_HOSTS and DEBUG=False; the panel refuses to start when one of them is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+def _file_env(name: str) -> None:
+    """Support NAME_FILE (Docker/systemd secrets): read the value of NAME from that file."""
+    path = os.environ.get(f"{name}_FILE")
+    if path and name not in os.environ:
+        os.environ[name] = Path(path).read_text().strip()
+
+
+for _name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+    _file_env(_name)
+
+DEBUG = env.bool("DEBUG", default=True)
+
+DATA_DIR = Path(env.str("NUSANTARA_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+NUSANTARA_DATA_DIR = DATA_DIR
+
+
+def _embedded_secret_key() -> str:
+    """The embedded default: a key generated once into the data dir (0600), never in git."""
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(50))
+    return key_file.read_text().strip()
+
+
+if "SECRET_KEY" in os.environ:
+    SECRET_KEY = env.str("SECRET_KEY")
+elif DEBUG:
+    SECRET_KEY = _embedded_secret_key()
+else:
+    raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
+
+if "ALLOWED_HOSTS" in os.environ:
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+elif DEBUG:
+    ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+else:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is required when DEBUG is off.")
+
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_q",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "panel.accounts",
+    "panel.audit",
+    "panel.sites",
+    "panel.certificates",
+    "panel.jobs",
+    "panel.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "panel.web.middleware.UserTimezoneMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "nusantara.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "nusantara.wsgi.application"
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'panel.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default runs web and worker side by side: WAL and a busy timeout keep them
+    # from tripping over each other's writes.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    # V0 stored plain bcrypt ($2b$...): checked by this hasher, upgraded on first login.
+    "panel.accounts.hashers.V0BcryptPasswordHasher",
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("id", _("Bahasa Indonesia"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Jakarta")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# Security: strict CSP with no inline script; secure cookies and HSTS when DEBUG is off.
+from django.utils.csp import CSP  # noqa: E402
+
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# django-axes: throttle logins by IP and username together.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
+OTP_TOTP_ISSUER = "Nusantara Panel"
+OTP_TOTP_TOLERANCE = 1
+
+# --- Nusantara: paths and commands on the server (all overridable) ---
+NUSANTARA_WEB_ROOT = Path(env.str("NUSANTARA_WEB_ROOT", default=str(DATA_DIR / "www"))).resolve()
+NUSANTARA_NGINX_CONF_DIR = Path(
+    env.str("NUSANTARA_NGINX_CONF_DIR", default=str(DATA_DIR / "nginx" / "sites"))
+).resolve()
+NUSANTARA_NGINX_TEST_CMD = env.str("NUSANTARA_NGINX_TEST_CMD", default="nginx -t")
+NUSANTARA_NGINX_RELOAD_CMD = env.str("NUSANTARA_NGINX_RELOAD_CMD", default="nginx -s reload")
+NUSANTARA_HTTP_LISTEN = env.str("NUSANTARA_HTTP_LISTEN", default="80")
+NUSANTARA_HTTPS_LISTEN = env.str("NUSANTARA_HTTPS_LISTEN", default="443")
+NUSANTARA_PHP_FPM_SOCKET = env.str("NUSANTARA_PHP_FPM_SOCKET", default="/run/php/php-fpm.sock")
+NUSANTARA_CHALLENGE_DIR = DATA_DIR / "acme-challenge"
+NUSANTARA_CERT_DIR = DATA_DIR / "certs"
+
+_LE_PROD = "https://acme-v02.api.letsencrypt.org/directory"
+_LE_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+NUSANTARA_ACME_DIRECTORY = env.str(
+    "NUSANTARA_ACME_DIRECTORY", default=_LE_STAGING if DEBUG else _LE_PROD
+)
+NUSANTARA_ACME_CA_BUNDLE = env.str("NUSANTARA_ACME_CA_BUNDLE", default="")
+NUSANTARA_ACME_EMAIL = env.str("NUSANTARA_ACME_EMAIL", default="")
+NUSANTARA_ACME_KEY_TYPE = env.str("NUSANTARA_ACME_KEY_TYPE", default="ecdsa")  # or "rsa"
+NUSANTARA_PUBLIC_ADDRESSES = env.list("NUSANTARA_PUBLIC_ADDRESSES", default=[])
+NUSANTARA_RENEW_BEFORE_DAYS = env.int("NUSANTARA_RENEW_BEFORE_DAYS", default=30)
+NUSANTARA_MAX_SITES_PER_USER = env.int("NUSANTARA_MAX_SITES_PER_USER", default=10)
+NUSANTARA_JOB_TIMEOUT = env.int("NUSANTARA_JOB_TIMEOUT", default=300)
+NUSANTARA_DB_PATH = env.str("NUSANTARA_DB_PATH", default=str(DATA_DIR / "v0.json"))
+
+if NUSANTARA_ACME_KEY_TYPE not in ("ecdsa", "rsa"):
+    raise ImproperlyConfigured("NUSANTARA_ACME_KEY_TYPE must be 'ecdsa' or 'rsa'.")
+
+# --- django-q2 ---
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER: dict = {
+    "name": "nusantara",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": NUSANTARA_JOB_TIMEOUT,
+    "retry": NUSANTARA_JOB_TIMEOUT + 60,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "poll": env.float("Q_POLL", default=0.2),
+    "label": "Task queue",
+    "ALT_CLUSTERS": {},
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django_q": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+}

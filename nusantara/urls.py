@@ -1,0 +1,10 @@
+"""URL map; the paths are stable (DESIGN.md "Web")."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("panel.web.urls")),
+]

@@ -1,0 +1,26 @@
+"""Column helpers shared by the models so that every table matches the seed DDL the same way."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+def uuid_pk() -> models.UUIDField:
+    # The seed's ids have no database default; the ORM generates them.
+    return models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+
+def _now() -> models.Func:
+    # A literal now(), exactly as the seed's DDL says (Now() would compile to statement_timestamp()).
+    return models.Func(function="NOW", output_field=models.DateTimeField())
+
+
+def created_at() -> models.DateTimeField:
+    return models.DateTimeField(db_default=_now(), editable=False)
+
+
+def updated_at() -> models.DateTimeField:
+    # Maintained by the BEFORE UPDATE trigger on PostgreSQL; auto_now keeps SQLite right too.
+    return models.DateTimeField(db_default=_now(), auto_now=True, editable=False)

@@ -1,0 +1,67 @@
+"""A unit of work with side effects on the server: table `jobs` of the seed (plus owner, log)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from panel.common import created_at, uuid_pk
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCESS = "success", _("Success")
+    FAILED = "failed", _("Failed")
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class Job(models.Model):
+    id = uuid_pk()
+    type = models.TextField(_("type"))
+    status = models.TextField(_("status"), choices=JobStatus.choices, default=JobStatus.QUEUED)
+    payload = models.JSONField(_("payload"), default=dict, db_default={})
+    error_message = models.TextField(_("error"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    created_at = created_at()
+    # Extra columns (docs/schema.md). site_id has no FK on purpose: a job's history outlives the
+    # site it deleted. created_by/site_id make "own jobs" and "the site's jobs" indexed lookups.
+    site_id = models.UUIDField(_("site"), null=True, blank=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        db_column="created_by",
+        null=True,
+        blank=True,
+        related_name="jobs",
+        verbose_name=_("requested by"),
+    )
+    log = models.JSONField(_("log"), default=list, db_default=[])
+    attempts = models.IntegerField(_("attempts"), default=0, db_default=0)
+
+    class Meta:
+        db_table = "jobs"
+        ordering = ["-created_at"]
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="jobs_status_created_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "success", "failed"]),
+                name="jobs_status_check",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES

@@ -1,0 +1,133 @@
+"""The job runner: the only code that moves a job's status. django-q2 executes `run_job`.
+
+queued -> running -> success | failed. Expected failures (nginx refused the config, the CA said
+no) raise `JobFailed` and become `failed` with a message a person can act on; anything else is a
+bug: the job fails with a short message and the traceback goes into the job's log.
+
+Handlers must be idempotent: django-q2 re-delivers a task whose worker died mid-run.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from panel.audit.services import audit_record
+
+from .models import Job, JobStatus
+
+logger = logging.getLogger(__name__)
+
+MAX_LOG_LINES = 200
+
+
+class JobFailed(Exception):
+    """An expected failure; its message is shown to the user as the job's error."""
+
+
+@dataclass(frozen=True)
+class Handler:
+    run: Callable[[Job], None]
+    # Called in the same transaction that marks the job failed (e.g. site -> failed).
+    on_failure: Callable[[Job, str], None] | None = None
+    # Called in the retry transaction (e.g. a failed site goes back to provisioning).
+    on_retry: Callable[[Job], None] | None = None
+
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def register(
+    job_type: str,
+    *,
+    on_failure: Callable[[Job, str], None] | None = None,
+    on_retry: Callable[[Job], None] | None = None,
+) -> Callable[[Callable[[Job], None]], Callable[[Job], None]]:
+    def decorator(func: Callable[[Job], None]) -> Callable[[Job], None]:
+        HANDLERS[job_type] = Handler(run=func, on_failure=on_failure, on_retry=on_retry)
+        return func
+
+    return decorator
+
+
+def job_log(job: Job, message: str) -> None:
+    """Append one line to the job's step-by-step log (saved immediately, readable live)."""
+    entry = {"at": timezone.now().isoformat(timespec="milliseconds"), "msg": message[:2000]}
+    job.log = [*job.log, entry][-MAX_LOG_LINES:]
+    Job.objects.filter(pk=job.pk).update(log=job.log)
+
+
+def _claim(job_id: str) -> Job | None:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status in (JobStatus.SUCCESS, JobStatus.FAILED):
+            return None  # gone, or already finished: a duplicate delivery does nothing
+        job.status = JobStatus.RUNNING
+        job.started_at = timezone.now()
+        job.attempts += 1
+        job.finished_at = None
+        job.error_message = None
+        job.save(update_fields=["status", "started_at", "attempts", "finished_at", "error_message"])
+    return job
+
+
+def run_job(job_id: str) -> str:
+    """Entry point for django-q2. Returns the final status."""
+    job = _claim(str(job_id))
+    if job is None:
+        return "skipped"
+    handler = HANDLERS.get(job.type)
+    if handler is None:
+        fail_job(job, f"Unknown job type {job.type!r}.")
+        return JobStatus.FAILED
+    job_log(job, f"attempt {job.attempts} started")
+    try:
+        handler.run(job)
+    except JobFailed as exc:
+        fail_job(job, str(exc))
+        return JobStatus.FAILED
+    except Exception as exc:
+        logger.exception("job %s (%s) errored", job.pk, job.type)
+        job_log(job, traceback.format_exc()[-4000:])
+        fail_job(job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])
+        return JobStatus.FAILED
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.SUCCESS, finished_at=timezone.now(), error_message=None
+        )
+        job_log(job, "finished: success")
+        audit_record(
+            actor=None,
+            action="job.success",
+            target=job,
+            metadata={"type": job.type, "site_id": str(job.site_id) if job.site_id else None},
+        )
+    return JobStatus.SUCCESS
+
+
+def fail_job(job: Job, message: str) -> None:
+    """Mark a job failed (and let its handler mark what it touched failed), in one transaction."""
+    handler = HANDLERS.get(job.type)
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.FAILED, finished_at=timezone.now(), error_message=message
+        )
+        job.status, job.error_message = JobStatus.FAILED, message
+        job_log(job, f"finished: failed: {message}")
+        if handler and handler.on_failure:
+            handler.on_failure(job, message)
+        audit_record(
+            actor=None,
+            action="job.failed",
+            target=job,
+            metadata={
+                "type": job.type,
+                "site_id": str(job.site_id) if job.site_id else None,
+                "error": message[:500],
+            },
+        )

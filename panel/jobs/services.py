@@ -1,0 +1,76 @@
+"""Creating, enqueueing and retrying jobs. Call job_create inside the transaction of the change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from panel.audit.services import audit_record
+
+from .models import ACTIVE_STATUSES, Job, JobStatus
+
+TASK = "panel.jobs.runner.run_job"
+
+
+class JobBusy(Exception):
+    """Another job for the same site is queued or running."""
+
+
+def enqueue(job_id: Any) -> None:
+    """Hand the job to django-q2 (after commit when inside a transaction)."""
+    from django_q.tasks import async_task
+
+    def _send() -> None:
+        async_task(TASK, str(job_id), task_name=f"job-{job_id}", timeout=settings.NUSANTARA_JOB_TIMEOUT)
+
+    transaction.on_commit(_send)
+
+
+def site_has_active_job(site_id: Any) -> bool:
+    return Job.objects.filter(site_id=site_id, status__in=ACTIVE_STATUSES).exists()
+
+
+def job_create(
+    *,
+    type: str,
+    payload: dict[str, Any],
+    user: Any = None,
+    site_id: Any = None,
+    exclusive: bool = True,
+) -> Job:
+    """Insert a queued job and enqueue it after commit. With `exclusive`, refuse while the
+    site already has an active job (callers lock the site row first)."""
+    if exclusive and site_id is not None and site_has_active_job(site_id):
+        raise JobBusy(_("Another operation on this site is still in progress. Try again when it has finished."))
+    actor = user if getattr(user, "pk", None) else None
+    job = Job.objects.create(
+        type=type, status=JobStatus.QUEUED, payload=payload, site_id=site_id, created_by=actor
+    )
+    enqueue(job.pk)
+    return job
+
+
+def job_retry(*, job: Job, user: Any) -> Job:
+    """Admins: re-run a failed job as a new attempt of the same row."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status != JobStatus.FAILED:
+            raise JobBusy(_("Only a failed job can be retried."))
+        if job.site_id and Job.objects.filter(site_id=job.site_id, status__in=ACTIVE_STATUSES).exclude(pk=job.pk).exists():
+            raise JobBusy(_("Another operation on this site is still in progress. Try again when it has finished."))
+        job.status = JobStatus.QUEUED
+        job.error_message = None
+        job.started_at = None
+        job.finished_at = None
+        job.save(update_fields=["status", "error_message", "started_at", "finished_at"])
+        from .runner import HANDLERS
+
+        handler = HANDLERS.get(job.type)
+        if handler is not None and handler.on_retry is not None:
+            handler.on_retry(job)
+        audit_record(actor=user, action="job.retry", target=job, metadata={"type": job.type})
+        enqueue(job.pk)
+    return job

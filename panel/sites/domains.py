@@ -1,0 +1,94 @@
+"""Domain rules in one place: normalise to lower-case punycode, validate, display as Unicode."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import idna
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def normalize_domain(value: str) -> str:
+    """Return the stored form of a domain (punycode, lower case, no trailing dot) or raise
+    ValidationError with a message a customer understands."""
+    if value is None:
+        raise ValidationError(_("Enter a domain name."), code="required")
+    raw = str(value).strip()
+    if not raw:
+        raise ValidationError(_("Enter a domain name."), code="required")
+    if raw.endswith("."):
+        raw = raw[:-1]
+    if any(ch.isspace() for ch in raw):
+        raise ValidationError(_("A domain name cannot contain spaces."), code="space")
+    if "*" in raw:
+        raise ValidationError(_("Wildcard domains are not supported yet."), code="wildcard")
+    if "_" in raw:
+        raise ValidationError(
+            _("A domain name cannot contain underscores (_)."), code="underscore"
+        )
+    if raw.startswith("[") or _is_ip(raw):
+        raise ValidationError(
+            _("Enter a domain name, not an IP address."), code="ip"
+        )
+    if ".." in raw or raw.startswith("."):
+        raise ValidationError(_("A domain name cannot contain empty labels."), code="empty_label")
+    try:
+        ascii_name = idna.encode(raw.lower(), uts46=True, transitional=False).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValidationError(
+            _("“%(value)s” is not a valid domain name (%(reason)s).")
+            % {"value": raw[:100], "reason": str(exc)[:100]},
+            code="idna",
+        )
+    except UnicodeError:
+        raise ValidationError(_("This domain name is too long or has an empty label."), code="long")
+    ascii_name = ascii_name.lower()
+    if len(ascii_name) > 253:
+        raise ValidationError(
+            _("A domain name can be at most 253 characters long."), code="too_long"
+        )
+    labels = ascii_name.split(".")
+    if len(labels) < 2:
+        raise ValidationError(
+            _("Enter a full domain name such as example.com."), code="one_label"
+        )
+    for label in labels:
+        if not label:
+            raise ValidationError(_("A domain name cannot contain empty labels."), code="empty_label")
+        if len(label) > 63:
+            raise ValidationError(
+                _("Each part of a domain name can be at most 63 characters long."),
+                code="label_too_long",
+            )
+        if label.startswith("-") or label.endswith("-"):
+            raise ValidationError(
+                _("A part of a domain name cannot start or end with a hyphen."), code="hyphen"
+            )
+        if not _LABEL.match(label):
+            raise ValidationError(
+                _("A domain name may contain only letters, digits, hyphens and dots."),
+                code="characters",
+            )
+    if labels[-1].isdigit():
+        raise ValidationError(_("Enter a domain name, not an IP address."), code="ip")
+    return ascii_name
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def to_unicode(domain: str) -> str:
+    """Unicode form for display; falls back to the stored form when it cannot be decoded."""
+    try:
+        return idna.decode(domain)
+    except (idna.IDNAError, UnicodeError):
+        return domain

@@ -1,0 +1,65 @@
+"""A hosted website: table `sites` of the seed (plus `upstream` for the proxy runtime)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from panel.common import created_at, updated_at, uuid_pk
+
+
+class SiteStatus(models.TextChoices):
+    PROVISIONING = "provisioning", _("Provisioning")
+    ACTIVE = "active", _("Active")
+    DELETING = "deleting", _("Deleting")
+    FAILED = "failed", _("Failed")
+
+
+class Runtime(models.TextChoices):
+    STATIC = "static", _("Static files")
+    PHP = "php", _("PHP (php-fpm)")
+    PROXY = "proxy", _("Reverse proxy (Node, Python, ...)")
+
+
+class Site(models.Model):
+    id = uuid_pk()
+    domain = models.TextField(_("domain"), unique=True)
+    root_path = models.TextField(_("root path"))
+    runtime = models.TextField(_("runtime"), choices=Runtime.choices)
+    status = models.TextField(_("status"), choices=SiteStatus.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        # NO ACTION in the database, as in the seed: users are deactivated, never deleted while
+        # they own sites. DO_NOTHING keeps the certificates' DB_CASCADE chain legal (E323).
+        on_delete=models.DO_NOTHING,
+        db_column="created_by",
+        related_name="sites",
+        verbose_name=_("owner"),
+    )
+    # Extra column (docs/schema.md): the proxy runtime's upstream "host:port"; NULL otherwise.
+    upstream = models.TextField(_("upstream"), null=True, blank=True)
+    created_at = created_at()
+    updated_at = updated_at()
+
+    class Meta:
+        db_table = "sites"
+        ordering = ["domain"]
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["provisioning", "active", "deleting", "failed"]),
+                name="sites_status_check",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_domain
+
+    @property
+    def display_domain(self) -> str:
+        from panel.sites.domains import to_unicode
+
+        return to_unicode(self.domain)

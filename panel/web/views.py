@@ -1,0 +1,7 @@
+"""Placeholder views until the web issue lands."""
+
+from django.http import JsonResponse
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
