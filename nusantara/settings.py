@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "panel.certificates",
     "panel.jobs",
     "panel.web",
+    "panel.ops",
 ]
 
 MIDDLEWARE = [

@@ -3,8 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from panel.ops.views import healthz
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("panel.accounts.urls")),
+    path("", include("panel.audit.urls")),
     path("", include("panel.web.urls")),
 ]

@@ -13,7 +13,7 @@ def uuid_pk() -> models.UUIDField:
 
 
 def _now() -> models.Func:
-    # A literal now(), exactly as the seed's DDL says (Now() would compile to statement_timestamp()).
+    # A literal now(), exactly as the seed's DDL says (Now() compiles to statement_timestamp()).
     return models.Func(function="NOW", output_field=models.DateTimeField())
 
 

@@ -20,9 +20,7 @@ class Role(models.TextChoices):
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def create_user(
-        self, username: str, password: str | None = None, **extra: Any
-    ) -> User:
+    def create_user(self, username: str, password: str | None = None, **extra: Any) -> User:
         if not username:
             raise ValueError("username is required")
         extra.setdefault("role", Role.USER)
@@ -31,9 +29,7 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
-    def create_superuser(
-        self, username: str, password: str | None = None, **extra: Any
-    ) -> User:
+    def create_superuser(self, username: str, password: str | None = None, **extra: Any) -> User:
         extra["role"] = Role.ADMIN
         return self.create_user(username, password, **extra)
 

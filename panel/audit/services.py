@@ -9,14 +9,27 @@ from django.db import models
 from .models import AuditLog
 
 # Keys that must never be stored, whatever a caller passes by mistake.
-_SECRET_KEYS = {"password", "password1", "password2", "private_key", "key", "key_pem", "token",
-                "secret", "otp", "otp_token", "csrfmiddlewaretoken"}
+_SECRET_KEYS = {
+    "password",
+    "password1",
+    "password2",
+    "private_key",
+    "key",
+    "key_pem",
+    "token",
+    "secret",
+    "otp",
+    "otp_token",
+    "csrfmiddlewaretoken",
+}
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("[removed]" if str(k).lower() in _SECRET_KEYS else _scrub(v))
-                for k, v in value.items()}
+        return {
+            k: ("[removed]" if str(k).lower() in _SECRET_KEYS else _scrub(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     return value

@@ -24,7 +24,9 @@ def enqueue(job_id: Any) -> None:
     from django_q.tasks import async_task
 
     def _send() -> None:
-        async_task(TASK, str(job_id), task_name=f"job-{job_id}", timeout=settings.NUSANTARA_JOB_TIMEOUT)
+        async_task(
+            TASK, str(job_id), task_name=f"job-{job_id}", timeout=settings.NUSANTARA_JOB_TIMEOUT
+        )
 
     transaction.on_commit(_send)
 
@@ -44,7 +46,12 @@ def job_create(
     """Insert a queued job and enqueue it after commit. With `exclusive`, refuse while the
     site already has an active job (callers lock the site row first)."""
     if exclusive and site_id is not None and site_has_active_job(site_id):
-        raise JobBusy(_("Another operation on this site is still in progress. Try again when it has finished."))
+        raise JobBusy(
+            _(
+                "Another operation on this site is still in progress. "
+                "Try again when it has finished."
+            )
+        )
     actor = user if getattr(user, "pk", None) else None
     job = Job.objects.create(
         type=type, status=JobStatus.QUEUED, payload=payload, site_id=site_id, created_by=actor
@@ -59,8 +66,18 @@ def job_retry(*, job: Job, user: Any) -> Job:
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status != JobStatus.FAILED:
             raise JobBusy(_("Only a failed job can be retried."))
-        if job.site_id and Job.objects.filter(site_id=job.site_id, status__in=ACTIVE_STATUSES).exclude(pk=job.pk).exists():
-            raise JobBusy(_("Another operation on this site is still in progress. Try again when it has finished."))
+        if (
+            job.site_id
+            and Job.objects.filter(site_id=job.site_id, status__in=ACTIVE_STATUSES)
+            .exclude(pk=job.pk)
+            .exists()
+        ):
+            raise JobBusy(
+                _(
+                    "Another operation on this site is still in progress. "
+                    "Try again when it has finished."
+                )
+            )
         job.status = JobStatus.QUEUED
         job.error_message = None
         job.started_at = None

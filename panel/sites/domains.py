@@ -27,13 +27,9 @@ def normalize_domain(value: str) -> str:
     if "*" in raw:
         raise ValidationError(_("Wildcard domains are not supported yet."), code="wildcard")
     if "_" in raw:
-        raise ValidationError(
-            _("A domain name cannot contain underscores (_)."), code="underscore"
-        )
+        raise ValidationError(_("A domain name cannot contain underscores (_)."), code="underscore")
     if raw.startswith("[") or _is_ip(raw):
-        raise ValidationError(
-            _("Enter a domain name, not an IP address."), code="ip"
-        )
+        raise ValidationError(_("Enter a domain name, not an IP address."), code="ip")
     if ".." in raw or raw.startswith("."):
         raise ValidationError(_("A domain name cannot contain empty labels."), code="empty_label")
     try:
@@ -53,12 +49,12 @@ def normalize_domain(value: str) -> str:
         )
     labels = ascii_name.split(".")
     if len(labels) < 2:
-        raise ValidationError(
-            _("Enter a full domain name such as example.com."), code="one_label"
-        )
+        raise ValidationError(_("Enter a full domain name such as example.com."), code="one_label")
     for label in labels:
         if not label:
-            raise ValidationError(_("A domain name cannot contain empty labels."), code="empty_label")
+            raise ValidationError(
+                _("A domain name cannot contain empty labels."), code="empty_label"
+            )
         if len(label) > 63:
             raise ValidationError(
                 _("Each part of a domain name can be at most 63 characters long."),

@@ -1,7 +1,3 @@
-from django.urls import path
+"""Dashboard, sites, certificates and jobs pages."""
 
-from . import views
-
-urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
-]
+urlpatterns: list = []

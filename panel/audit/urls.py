@@ -1,0 +1,3 @@
+"""The audit log page (admins)."""
+
+urlpatterns: list = []
