@@ -12,9 +12,19 @@ def uuid_pk() -> models.UUIDField:
     return models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
 
 
-def _now() -> models.Func:
-    # A literal now(), exactly as the seed's DDL says (Now() compiles to statement_timestamp()).
-    return models.Func(function="NOW", output_field=models.DateTimeField())
+class DbNow(models.Func):
+    """A literal now(), exactly as the seed's DDL says (Django's Now() compiles to
+    statement_timestamp() on PostgreSQL); CURRENT_TIMESTAMP on the embedded SQLite default."""
+
+    template = "NOW()"
+    output_field = models.DateTimeField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        return "CURRENT_TIMESTAMP", []
+
+
+def _now() -> DbNow:
+    return DbNow()
 
 
 def created_at() -> models.DateTimeField:

@@ -2,6 +2,7 @@
 
 import panel.accounts.models
 import uuid
+import panel.common
 from django.db import migrations, models
 
 
@@ -21,8 +22,8 @@ class Migration(migrations.Migration):
                 ('password', models.TextField(db_column='password_hash', verbose_name='password')),
                 ('role', models.TextField(choices=[('admin', 'Admin'), ('user', 'User')], default='user', verbose_name='role')),
                 ('is_active', models.BooleanField(db_default=True, default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(db_default=models.Func(function='NOW', output_field=models.DateTimeField()), editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_default=models.Func(function='NOW', output_field=models.DateTimeField()))),
+                ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
+                ('updated_at', models.DateTimeField(auto_now=True, db_default=panel.common.DbNow())),
             ],
             options={
                 'verbose_name': 'user',

@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 from django.conf import settings
+import panel.common
 from django.db import migrations, models
 
 
@@ -22,7 +23,7 @@ class Migration(migrations.Migration):
                 ('target_type', models.TextField(verbose_name='target type')),
                 ('target_id', models.TextField(blank=True, null=True, verbose_name='target id')),
                 ('metadata', models.JSONField(db_default={}, default=dict, verbose_name='metadata')),
-                ('created_at', models.DateTimeField(db_default=models.Func(function='NOW', output_field=models.DateTimeField()), editable=False)),
+                ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
                 ('actor', models.ForeignKey(blank=True, db_column='actor_user_id', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor')),
             ],
             options={

@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 import uuid
+import panel.common
 from django.db import migrations, models
 
 
@@ -25,8 +26,8 @@ class Migration(migrations.Migration):
                 ('serial', models.TextField(blank=True, null=True, verbose_name='serial')),
                 ('failure_count', models.IntegerField(db_default=0, default=0, verbose_name='failed attempts')),
                 ('next_attempt_at', models.DateTimeField(blank=True, null=True, verbose_name='next attempt')),
-                ('created_at', models.DateTimeField(db_default=models.Func(function='NOW', output_field=models.DateTimeField()), editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_default=models.Func(function='NOW', output_field=models.DateTimeField()))),
+                ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
+                ('updated_at', models.DateTimeField(auto_now=True, db_default=panel.common.DbNow())),
                 ('site', models.ForeignKey(db_column='site_id', on_delete=django.db.models.deletion.DB_CASCADE, related_name='certificates', to='sites.site', verbose_name='site')),
             ],
             options={

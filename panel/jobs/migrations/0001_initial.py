@@ -3,6 +3,7 @@
 import django.db.models.deletion
 import uuid
 from django.conf import settings
+import panel.common
 from django.db import migrations, models
 
 
@@ -25,7 +26,7 @@ class Migration(migrations.Migration):
                 ('error_message', models.TextField(blank=True, null=True, verbose_name='error')),
                 ('started_at', models.DateTimeField(blank=True, null=True, verbose_name='started at')),
                 ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('created_at', models.DateTimeField(db_default=models.Func(function='NOW', output_field=models.DateTimeField()), editable=False)),
+                ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
                 ('site_id', models.UUIDField(blank=True, db_index=True, null=True, verbose_name='site')),
                 ('log', models.JSONField(db_default=[], default=list, verbose_name='log')),
                 ('attempts', models.IntegerField(db_default=0, default=0, verbose_name='attempts')),

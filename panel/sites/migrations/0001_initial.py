@@ -3,6 +3,7 @@
 import django.db.models.deletion
 import uuid
 from django.conf import settings
+import panel.common
 from django.db import migrations, models
 
 
@@ -24,8 +25,8 @@ class Migration(migrations.Migration):
                 ('runtime', models.TextField(choices=[('static', 'Static files'), ('php', 'PHP (php-fpm)'), ('proxy', 'Reverse proxy (Node, Python, ...)')], verbose_name='runtime')),
                 ('status', models.TextField(choices=[('provisioning', 'Provisioning'), ('active', 'Active'), ('deleting', 'Deleting'), ('failed', 'Failed')], verbose_name='status')),
                 ('upstream', models.TextField(blank=True, null=True, verbose_name='upstream')),
-                ('created_at', models.DateTimeField(db_default=models.Func(function='NOW', output_field=models.DateTimeField()), editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_default=models.Func(function='NOW', output_field=models.DateTimeField()))),
+                ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
+                ('updated_at', models.DateTimeField(auto_now=True, db_default=panel.common.DbNow())),
                 ('created_by', models.ForeignKey(db_column='created_by', on_delete=django.db.models.deletion.DO_NOTHING, related_name='sites', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
             ],
             options={
