@@ -1,0 +1,106 @@
+"""The README's first command on a clean clone: bin/run serves the panel and its printed admin
+credentials log in to /admin/."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout to clone")
+def test_bin_run_on_a_clean_clone_serves_the_panel_and_the_admin_logs_in(tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    # Test the working tree as it is, not only what is committed.
+    subprocess.run(
+        f"git -C {ROOT} diff HEAD --binary | git -C {clone} apply --allow-empty -",
+        shell=True,
+        check=True,
+    )
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "NUSANTARA_", "DJANGO_", "VIRTUAL_ENV"))
+    }
+    env["BIND"] = f"127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        ["bin/run"],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    try:
+        username = password = None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and password is None:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if m := re.search(r"username: (\S+)", line):
+                username = m.group(1)
+            if m := re.search(r"password: (\S+)", line):
+                password = m.group(1)
+        assert username == "admin" and password, "".join(output)[-3000:]
+        assert (clone / "var" / "panel.sqlite3").exists()
+        assert oct((clone / "var" / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+        base = f"http://127.0.0.1:{port}"
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        for _ in range(120):
+            try:
+                page = opener.open(f"{base}/admin/login/", timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the panel did not answer:\n" + "".join(output)[-3000:])
+        data = urllib.parse.urlencode(
+            {
+                "csrfmiddlewaretoken": _csrf(page),
+                "username": username,
+                "password": password,
+                "next": "/admin/",
+            }
+        ).encode()
+        req = urllib.request.Request(f"{base}/admin/login/?next=/admin/", data=data)
+        req.add_header("Referer", f"{base}/admin/login/")
+        resp = opener.open(req, timeout=10)
+        body = resp.read().decode()
+        assert resp.url.endswith("/admin/"), resp.url
+        assert "Site administration" in body or "logout" in body.lower()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
