@@ -1,0 +1,55 @@
+"""Writing and reading the worker heartbeat.
+
+The worker writes it twice over: when a worker process spawns (django-q2's `post_spawn` signal,
+so a freshly started worker is visible at once) and from the `ops.heartbeat` schedule every
+minute (which proves the scheduler, the broker and a worker process all work end to end).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from .models import Heartbeat
+
+WORKER = "worker"
+TASK = "panel.ops.heartbeat.beat"
+
+
+def beat(source: str = "schedule") -> str:
+    """Record that a worker is alive now. Returns the timestamp written (for the task result)."""
+    now = timezone.now()
+    Heartbeat.objects.update_or_create(
+        name=WORKER,
+        defaults={
+            "beat_at": now,
+            "detail": {"host": socket.gethostname(), "pid": os.getpid(), "source": source},
+        },
+    )
+    return now.isoformat()
+
+
+def on_worker_spawn(sender: Any = None, proc_name: str = "", **kwargs: Any) -> None:
+    """django-q2 `post_spawn` receiver; must never break the worker."""
+    try:
+        beat(source="spawn")
+    except Exception:  # noqa: BLE001 - the DB may be down while the worker starts; the schedule retries
+        return
+
+
+def last_beat() -> tuple[datetime | None, float | None]:
+    row = Heartbeat.objects.filter(name=WORKER).only("beat_at").first()
+    if row is None:
+        return None, None
+    return row.beat_at, max(0.0, (timezone.now() - row.beat_at).total_seconds())
+
+
+def max_age() -> int:
+    """Seconds after which a silent worker counts as down (the schedule beats every ~60-90 s)."""
+    value = getattr(settings, "NUSANTARA_HEARTBEAT_MAX_AGE", None)
+    return int(value or os.environ.get("NUSANTARA_HEARTBEAT_MAX_AGE", 180))
