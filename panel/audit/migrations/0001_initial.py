@@ -17,14 +17,15 @@ class Migration(migrations.Migration):
     operations = [
         migrations.CreateModel(
             name='AuditLog',
+            # Column order is the seed's (positional INSERT/COPY keep working); extras last.
             fields=[
                 ('id', models.BigAutoField(primary_key=True, serialize=False)),
+                ('actor', models.ForeignKey(blank=True, db_column='actor_user_id', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor')),
                 ('action', models.TextField(verbose_name='action')),
                 ('target_type', models.TextField(verbose_name='target type')),
                 ('target_id', models.TextField(blank=True, null=True, verbose_name='target id')),
                 ('metadata', models.JSONField(db_default={}, default=dict, verbose_name='metadata')),
                 ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
-                ('actor', models.ForeignKey(blank=True, db_column='actor_user_id', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor')),
             ],
             options={
                 'verbose_name': 'audit entry',

@@ -17,18 +17,19 @@ class Migration(migrations.Migration):
     operations = [
         migrations.CreateModel(
             name='SslCertificate',
+            # Column order is the seed's (positional INSERT/COPY keep working); extras last.
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ('site', models.ForeignKey(db_column='site_id', on_delete=django.db.models.deletion.DB_CASCADE, related_name='certificates', to='sites.site', verbose_name='site')),
                 ('provider', models.TextField(choices=[('letsencrypt', "ACME (Let's Encrypt)"), ('custom', 'Uploaded certificate')], db_default='letsencrypt', default='letsencrypt', verbose_name='provider')),
                 ('status', models.TextField(choices=[('issued', 'Issued'), ('pending', 'Pending'), ('failed', 'Failed'), ('expired', 'Expired')], verbose_name='status')),
                 ('expires_at', models.DateTimeField(blank=True, null=True, verbose_name='expires at')),
+                ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
+                ('updated_at', models.DateTimeField(auto_now=True, db_default=panel.common.DbNow())),
                 ('error_message', models.TextField(blank=True, null=True, verbose_name='last error')),
                 ('serial', models.TextField(blank=True, null=True, verbose_name='serial')),
                 ('failure_count', models.IntegerField(db_default=0, default=0, verbose_name='failed attempts')),
                 ('next_attempt_at', models.DateTimeField(blank=True, null=True, verbose_name='next attempt')),
-                ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_default=panel.common.DbNow())),
-                ('site', models.ForeignKey(db_column='site_id', on_delete=django.db.models.deletion.DB_CASCADE, related_name='certificates', to='sites.site', verbose_name='site')),
             ],
             options={
                 'verbose_name': 'certificate',

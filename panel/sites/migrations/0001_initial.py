@@ -18,16 +18,17 @@ class Migration(migrations.Migration):
     operations = [
         migrations.CreateModel(
             name='Site',
+            # Column order is the seed's (positional INSERT/COPY keep working); extras last.
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
                 ('domain', models.TextField(unique=True, verbose_name='domain')),
                 ('root_path', models.TextField(verbose_name='root path')),
                 ('runtime', models.TextField(choices=[('static', 'Static files'), ('php', 'PHP (php-fpm)'), ('proxy', 'Reverse proxy (Node, Python, ...)')], verbose_name='runtime')),
                 ('status', models.TextField(choices=[('provisioning', 'Provisioning'), ('active', 'Active'), ('deleting', 'Deleting'), ('failed', 'Failed')], verbose_name='status')),
-                ('upstream', models.TextField(blank=True, null=True, verbose_name='upstream')),
+                ('created_by', models.ForeignKey(db_column='created_by', on_delete=django.db.models.deletion.DO_NOTHING, related_name='sites', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
                 ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
                 ('updated_at', models.DateTimeField(auto_now=True, db_default=panel.common.DbNow())),
-                ('created_by', models.ForeignKey(db_column='created_by', on_delete=django.db.models.deletion.DO_NOTHING, related_name='sites', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
+                ('upstream', models.TextField(blank=True, null=True, verbose_name='upstream')),
             ],
             options={
                 'verbose_name': 'site',
