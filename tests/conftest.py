@@ -15,6 +15,8 @@ from panel.accounts.models import Role
 
 from .factories import PASSWORD, UserFactory
 
+pytest_plugins = ["tests.services.pebble"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

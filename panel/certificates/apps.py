@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -6,3 +7,11 @@ class CertificatesConfig(AppConfig):
     name = "panel.certificates"
     label = "certificates"
     verbose_name = _("Certificates")
+
+    def ready(self) -> None:
+        # Registers ssl.issue / ssl.renew in the web and in the worker alike.
+        from . import handlers  # noqa: F401
+        from .services import ensure_schedules
+
+        # django_q's tables exist after its migrations; post_migrate runs after all of them.
+        post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="ssl-renewal-schedule")

@@ -1,0 +1,321 @@
+"""The ACME (RFC 8555) client: plain functions on certbot's `acme` library.
+
+One account per panel and ACME directory: its key (0600) and URL live under
+NUSANTARA_DATA_DIR/acme/<directory host>/ and are reused, so switching from staging to
+production simply registers a new account. HTTP-01 answers go through the shared challenge
+directory that every vhost serves. Every certificate gets a fresh key (ECDSA P-256, or RSA 2048
+when NUSANTARA_ACME_KEY_TYPE = "rsa").
+
+Every failure becomes `AcmeError` whose message carries the CA's own words: which domain,
+which check, and what the CA saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import josepy as jose
+import requests
+from acme import challenges, client, crypto_util, errors, messages
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.conf import settings
+
+USER_AGENT = "nusantara-panel"
+# One order should take seconds; a CA that has not decided after this long will not.
+DEFAULT_DEADLINE_SECONDS = 90
+
+
+class AcmeError(Exception):
+    """The CA refused or could not be reached; str() is a message a person can act on."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    fullchain_pem: str
+    key_pem: str
+
+
+Log = Callable[[str], None]
+
+
+def _noop(_msg: str) -> None:
+    pass
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def new_certificate_key(key_type: str | None = None) -> str:
+    """A fresh private key for one certificate, PEM (PKCS#8, unencrypted: nginx reads it)."""
+    key_type = key_type or settings.NUSANTARA_ACME_KEY_TYPE
+    if key_type == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def write_private(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Write atomically with `mode` from the first byte (never briefly world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# --- account ----------------------------------------------------------------------------
+
+
+def account_dir(directory_url: str | None = None) -> Path:
+    url = directory_url or settings.NUSANTARA_ACME_DIRECTORY
+    parts = urlsplit(url)
+    # Host plus a short hash of the full URL: readable, and distinct per directory.
+    tag = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return (
+        Path(settings.NUSANTARA_DATA_DIR) / "acme" / f"{parts.hostname}-{parts.port or 443}-{tag}"
+    )
+
+
+def _verify() -> str | bool:
+    return settings.NUSANTARA_ACME_CA_BUNDLE or True
+
+
+@contextlib.contextmanager
+def _account_lock(directory: Path) -> Iterator[None]:
+    # Two workers starting at once must not register two accounts.
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with (directory / ".lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _load_or_create_key(key_path: Path) -> jose.JWKRSA:
+    if key_path.exists():
+        return jose.JWKRSA.json_loads(key_path.read_text())
+    key = jose.JWKRSA(key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    write_private(key_path, key.json_dumps())
+    return key
+
+
+def _register(net: client.ClientNetwork, directory: messages.Directory) -> str:
+    acme = client.ClientV2(directory, net)
+    email = settings.NUSANTARA_ACME_EMAIL or None
+    regr = acme.new_account(
+        messages.NewRegistration.from_data(email=email, terms_of_service_agreed=True)
+    )
+    return regr.uri
+
+
+def get_client(*, fresh_account: bool = False) -> client.ClientV2:
+    """A ClientV2 bound to the panel's account (registered on first use, then reused)."""
+    acct_dir = account_dir()
+    key_path, url_path = acct_dir / "account_key.json", acct_dir / "account_url"
+    with _account_lock(acct_dir):
+        key = _load_or_create_key(key_path)
+        if fresh_account:
+            url_path.unlink(missing_ok=True)
+        if url_path.exists():
+            regr = messages.RegistrationResource(
+                uri=url_path.read_text().strip(), body=messages.Registration()
+            )
+            net = client.ClientNetwork(
+                key, account=regr, user_agent=USER_AGENT, verify_ssl=_verify()
+            )
+            directory = client.ClientV2.get_directory(settings.NUSANTARA_ACME_DIRECTORY, net)
+            return client.ClientV2(directory, net)
+        net = client.ClientNetwork(key, user_agent=USER_AGENT, verify_ssl=_verify())
+        directory = client.ClientV2.get_directory(settings.NUSANTARA_ACME_DIRECTORY, net)
+        uri = _register(net, directory)
+        write_private(url_path, uri)
+        net.account = messages.RegistrationResource(uri=uri, body=messages.Registration())
+        return client.ClientV2(directory, net)
+
+
+# --- issuance ---------------------------------------------------------------------------
+
+
+def challenge_path(token: str) -> Path:
+    return Path(settings.NUSANTARA_CHALLENGE_DIR) / ".well-known" / "acme-challenge" / token
+
+
+def _write_challenge(token: str, validation: str) -> Path:
+    path = challenge_path(token)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    # nginx workers (often another user) must read it; it is public by design.
+    write_private(path, validation, mode=0o644)
+    return path
+
+
+def _sleep_backoff(attempt: int) -> None:
+    # The library polls every whole second; short first steps make a fast CA (or Pebble) fast,
+    # and the cap keeps us polite to a slow one.
+    time.sleep(min(0.05 * 2**attempt, 2.0))
+
+
+def _poll_authorizations(
+    acme: client.ClientV2, orderr: messages.OrderResource, deadline: dt.datetime
+) -> messages.OrderResource:
+    responses = []
+    for url in orderr.body.authorizations:
+        attempt = 0
+        while True:
+            authzr = acme._authzr_from_response(acme._post_as_get(url), uri=url)
+            if authzr.body.status != messages.STATUS_PENDING:
+                responses.append(authzr)
+                break
+            if dt.datetime.now() >= deadline:
+                raise errors.TimeoutError()
+            _sleep_backoff(attempt)
+            attempt += 1
+    failed = [a for a in responses if a.body.status != messages.STATUS_VALID]
+    if failed:
+        raise errors.ValidationError(failed)
+    return orderr.update(authorizations=responses)
+
+
+def _finalize(
+    acme: client.ClientV2, orderr: messages.OrderResource, deadline: dt.datetime
+) -> messages.OrderResource:
+    try:
+        acme.begin_finalization(orderr)
+    except messages.Error as exc:
+        if exc.code != "orderNotReady":
+            raise
+    attempt = 0
+    while dt.datetime.now() < deadline:
+        body = messages.Order.from_json(acme._post_as_get(orderr.uri).json())
+        if body.status == messages.STATUS_INVALID:
+            if body.error is not None:
+                raise errors.IssuanceError(body.error)
+            raise AcmeError("The CA marked the order invalid without saying why.")
+        if body.status == messages.STATUS_READY:
+            acme.begin_finalization(orderr)
+        elif body.status == messages.STATUS_VALID and body.certificate is not None:
+            pem = acme._post_as_get(body.certificate).text
+            return orderr.update(body=body, fullchain_pem=pem)
+        _sleep_backoff(attempt)
+        attempt += 1
+    raise errors.TimeoutError()
+
+
+def _http01(authzr: messages.AuthorizationResource) -> messages.ChallengeBody:
+    for challb in authzr.body.challenges:
+        if isinstance(challb.chall, challenges.HTTP01):
+            return challb
+    raise AcmeError(
+        f"The CA offers no HTTP-01 check for {authzr.body.identifier.value}; "
+        "the panel can only prove control of a domain over HTTP."
+    )
+
+
+def _new_order(csr_pem: bytes, log: Log) -> tuple[client.ClientV2, messages.OrderResource]:
+    acme = get_client()
+    try:
+        return acme, acme.new_order(csr_pem)
+    except messages.Error as exc:
+        # The CA forgot our account (a reset test CA, a deactivated account): register anew once.
+        if exc.code not in ("accountDoesNotExist", "unauthorized"):
+            raise
+        log(f"the CA does not know our account ({exc.code}); registering a new one")
+        acme = get_client(fresh_account=True)
+        return acme, acme.new_order(csr_pem)
+
+
+def issue(
+    domains: list[str],
+    *,
+    log: Log = _noop,
+    deadline_seconds: int = DEFAULT_DEADLINE_SECONDS,
+) -> Issued:
+    """Obtain a certificate for `domains` over HTTP-01. Raises AcmeError with the CA's words."""
+    key_pem = new_certificate_key()
+    csr_pem = crypto_util.make_csr(key_pem.encode(), domains)
+    written: list[Path] = []
+    try:
+        log(f"ordering a certificate for {', '.join(domains)}")
+        acme, orderr = _new_order(csr_pem, log)
+        for authzr in orderr.authorizations:
+            if authzr.body.status == messages.STATUS_VALID:
+                continue  # the CA remembers a recent validation of this name
+            challb = _http01(authzr)
+            response, validation = challb.response_and_validation(acme.net.key)
+            written.append(_write_challenge(challb.chall.encode("token"), validation))
+            acme.answer_challenge(challb, response)
+            log(f"answered the HTTP-01 check for {authzr.body.identifier.value}")
+        deadline = dt.datetime.now() + dt.timedelta(seconds=deadline_seconds)
+        orderr = _poll_authorizations(acme, orderr, deadline)
+        log("the CA validated every name; finalizing")
+        orderr = _finalize(acme, orderr, deadline)
+        return Issued(fullchain_pem=orderr.fullchain_pem, key_pem=key_pem)
+    except AcmeError:
+        raise
+    except Exception as exc:
+        raise AcmeError(describe_error(exc)) from exc
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The CA's own words for a failure: which domain, which check, what it saw."""
+    if isinstance(exc, errors.ValidationError):
+        lines = []
+        for authzr in exc.failed_authzrs:
+            name = authzr.body.identifier.value
+            for challb in authzr.body.challenges:
+                if challb.error is not None:
+                    lines.append(
+                        f"The CA could not validate {name} with the {challb.chall.typ} check: "
+                        f"{_problem(challb.error)}"
+                    )
+            if not any(c.error for c in authzr.body.challenges):
+                lines.append(f"The CA refused {name} (authorization {authzr.body.status.name}).")
+        return "\n".join(lines) or "The CA refused the domain validation."
+    if isinstance(exc, errors.IssuanceError):
+        return f"The CA refused to issue the certificate: {_problem(exc.error)}"
+    if isinstance(exc, messages.Error):
+        return f"The CA refused the request: {_problem(exc)}"
+    if isinstance(exc, errors.TimeoutError):
+        return "The CA did not finish validating the domain in time; try again later."
+    if isinstance(exc, requests.exceptions.SSLError):
+        return (
+            f"Could not verify the CA's TLS certificate at {settings.NUSANTARA_ACME_DIRECTORY} "
+            f"(check NUSANTARA_ACME_CA_BUNDLE): {exc}"
+        )
+    if isinstance(exc, requests.RequestException):
+        return f"Could not reach the CA at {settings.NUSANTARA_ACME_DIRECTORY}: {exc}"
+    return f"ACME error ({exc.__class__.__name__}): {exc}"
+
+
+def _problem(error: messages.Error) -> str:
+    parts = [error.detail or error.description or error.typ]
+    if error.code:
+        parts.append(f"[{error.code}]")
+    text = " ".join(p for p in parts if p)
+    for sub in error.subproblems or ():
+        ident = f"{sub.identifier.value}: " if sub.identifier else ""
+        text += f"; {ident}{sub.detail or sub.typ}"
+    return text

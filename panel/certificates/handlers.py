@@ -1,0 +1,129 @@
+"""Job handlers `ssl.issue` and `ssl.renew`: pre-flight, ACME, install, switch nginx.
+
+Idempotent: a re-delivered job simply obtains another certificate. Until the new pair has
+passed `nginx -t` and been reloaded, the site keeps serving whatever it served before.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from panel.audit.services import audit_record
+from panel.jobs.models import Job
+from panel.jobs.runner import JobFailed, job_log, register
+from panel.sites.models import SiteStatus
+
+from . import acme
+from .files import leaf_info
+from .models import CertStatus, SslCertificate
+from .preflight import PreflightError, preflight
+from .services import ISSUE, RENEW, InstallError, backoff, switch_to
+
+
+def _certificate(job: Job) -> SslCertificate:
+    cert = (
+        SslCertificate.objects.select_related("site")
+        .filter(pk=job.payload.get("certificate_id"))
+        .first()
+    )
+    if cert is None:
+        raise JobFailed("The certificate record no longer exists (was the site deleted?).")
+    return cert
+
+
+def obtain(job: Job) -> None:
+    cert = _certificate(job)
+    site = cert.site
+    if site.status != SiteStatus.ACTIVE:
+        raise JobFailed(f"The site {site.domain} is {site.status}, not active.")
+
+    def log(msg: str) -> None:
+        job_log(job, msg)
+
+    log(f"pre-flight check for {site.domain}")
+    try:
+        preflight(site.domain)
+    except PreflightError as exc:
+        raise JobFailed(str(exc))
+    try:
+        issued = acme.issue([site.domain], log=log)
+    except acme.AcmeError as exc:
+        raise JobFailed(str(exc))
+    info = leaf_info(issued.fullchain_pem)
+    log(f"issued serial {info.serial}, valid until {info.expires_at.isoformat()}")
+    try:
+        switch_to(site, issued.fullchain_pem, issued.key_pem)
+    except InstallError as exc:
+        raise JobFailed(
+            f"The certificate was issued but nginx refused it; the previous configuration "
+            f"and certificate were kept. nginx said: {exc}"
+        )
+    log("nginx now serves the new certificate")
+    with transaction.atomic():
+        cert = SslCertificate.objects.select_for_update().get(pk=cert.pk)
+        cert.status = CertStatus.ISSUED
+        cert.expires_at = info.expires_at
+        cert.serial = info.serial
+        cert.error_message = None
+        cert.failure_count = 0
+        cert.next_attempt_at = None
+        cert.save()
+        # An uploaded certificate this one replaced must not linger as "issued".
+        SslCertificate.objects.filter(site=site).exclude(pk=cert.pk).delete()
+        audit_record(
+            actor=None,
+            action="ssl.issued",
+            target=cert,
+            metadata={
+                "site_id": str(site.pk),
+                "domain": site.domain,
+                "serial": info.serial,
+                "expires_at": info.expires_at.isoformat(),
+                "job_id": str(job.pk),
+                "renewal": job.type == RENEW,
+            },
+        )
+
+
+def on_failure(job: Job, message: str) -> None:
+    """In the job's failure transaction: record the CA's words; keep an installed cert's status."""
+    cert = (
+        SslCertificate.objects.select_for_update()
+        .filter(pk=job.payload.get("certificate_id"))
+        .first()
+    )
+    if cert is None:
+        return
+    now = timezone.now()
+    still_serving = cert.status in (CertStatus.ISSUED, CertStatus.EXPIRED)
+    if not still_serving:
+        cert.status = CertStatus.FAILED
+    cert.error_message = message
+    cert.failure_count += 1
+    cert.next_attempt_at = backoff(cert.failure_count, cert.expires_at, now)
+    cert.save()
+    audit_record(
+        actor=None,
+        action="ssl.failed",
+        target=cert,
+        metadata={
+            "site_id": str(cert.site_id),
+            "domain": job.payload.get("domain"),
+            "job_id": str(job.pk),
+            "renewal": job.type == RENEW,
+            "error": message[:1000],
+            "failures": cert.failure_count,
+            "next_attempt_at": cert.next_attempt_at.isoformat(),
+        },
+    )
+
+
+def on_retry(job: Job) -> None:
+    SslCertificate.objects.filter(
+        pk=job.payload.get("certificate_id"), status=CertStatus.FAILED
+    ).update(status=CertStatus.PENDING)
+
+
+register(ISSUE, on_failure=on_failure, on_retry=on_retry)(obtain)
+register(RENEW, on_failure=on_failure, on_retry=on_retry)(obtain)

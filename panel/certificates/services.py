@@ -1,0 +1,242 @@
+"""Certificate operations: request (ACME, as a job), upload (custom), renewal and expiry runs.
+
+Status says what the site serves: `issued` while a valid certificate is installed (a failed
+renewal keeps it `issued` and records the CA's words in `error_message`), `expired` once past
+`expires_at`, `pending` while a first certificate is being obtained, `failed` when an attempt
+failed and nothing valid of this row is serving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from panel.audit.services import audit_record
+from panel.jobs.models import Job
+from panel.jobs.services import JobBusy, job_create, site_has_active_job
+from panel.sites.models import Site, SiteStatus
+
+from .custom import check_upload
+from .files import install_files
+from .models import CertStatus, Provider, SslCertificate
+
+ISSUE = "ssl.issue"
+RENEW = "ssl.renew"
+RENEWAL_SCHEDULE = "ssl-renewal"
+
+
+class InstallError(Exception):
+    """nginx refused the new certificate; the previous files and vhost were restored."""
+
+
+def _lock_active_site(site: Site) -> Site:
+    site = Site.objects.select_for_update().get(pk=site.pk)
+    if site.status != SiteStatus.ACTIVE:
+        raise ValidationError(
+            _("A certificate can only be installed on an active site (this one is %(status)s).")
+            % {"status": site.get_status_display()},
+            code="site_not_active",
+        )
+    return site
+
+
+def certificate_request(*, user: Any, site: Site, job_type: str = ISSUE) -> Job:
+    """Queue an ACME issuance (or renewal) for `site`. Raises JobBusy while the site has a job
+    in flight, ValidationError when the site is not active."""
+    with transaction.atomic():
+        site = _lock_active_site(site)
+        cert = (
+            SslCertificate.objects.filter(site=site, provider=Provider.LETSENCRYPT)
+            .order_by("-created_at")
+            .first()
+        )
+        if cert is None:
+            cert = SslCertificate.objects.create(
+                site=site, provider=Provider.LETSENCRYPT, status=CertStatus.PENDING
+            )
+        elif cert.status in (CertStatus.FAILED, CertStatus.PENDING):
+            # An installed certificate (issued/expired) keeps its status: it is still what the
+            # site serves until a new one replaces it.
+            cert.status = CertStatus.PENDING
+            cert.save(update_fields=["status", "updated_at"])
+        job = job_create(
+            type=job_type,
+            payload={"certificate_id": str(cert.pk), "domain": site.domain},
+            user=user,
+            site_id=site.pk,
+        )
+        audit_record(
+            actor=user,
+            action="ssl.request",
+            target=cert,
+            metadata={
+                "site_id": str(site.pk),
+                "domain": site.domain,
+                "job_id": str(job.pk),
+                "type": job_type,
+            },
+        )
+    return job
+
+
+def switch_to(site: Site, fullchain_pem: str, key_pem: str) -> None:
+    """Install the pair and re-render the vhost; on nginx failure put the old files back."""
+    from panel.sites.nginx import NginxError, sync_site
+
+    installed = install_files(site.domain, fullchain_pem, key_pem)
+    try:
+        sync_site(site)
+    except NginxError as exc:
+        installed.restore()
+        raise InstallError(str(exc)) from exc
+    except BaseException:
+        installed.restore()
+        raise
+
+
+def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -> SslCertificate:
+    """Install an uploaded certificate (provider `custom`) now. ValidationError says what is
+    wrong with it; the key is never logged, shown or stored outside the 0600 key file."""
+    with transaction.atomic():
+        site = _lock_active_site(site)
+        if site_has_active_job(site.pk):
+            raise JobBusy(
+                _(
+                    "Another operation on this site is still in progress. "
+                    "Try again when it has finished."
+                )
+            )
+        checked = check_upload(site.domain, chain_pem, key_pem)
+        try:
+            switch_to(site, checked.fullchain_pem, checked.key_pem)
+        except InstallError as exc:
+            raise ValidationError(
+                _("nginx refused the certificate; nothing was changed: %(error)s") % {"error": exc},
+                code="nginx",
+            )
+        cert = (
+            SslCertificate.objects.filter(site=site, provider=Provider.CUSTOM)
+            .order_by("-created_at")
+            .first()
+        ) or SslCertificate(site=site, provider=Provider.CUSTOM)
+        cert.status = CertStatus.ISSUED
+        cert.expires_at = checked.info.expires_at
+        cert.serial = checked.info.serial
+        cert.error_message = None
+        cert.failure_count = 0
+        cert.next_attempt_at = None
+        cert.save()
+        # The uploaded certificate now serves: an ACME row must not renew over it.
+        SslCertificate.objects.filter(site=site).exclude(pk=cert.pk).delete()
+        audit_record(
+            actor=user,
+            action="ssl.uploaded",
+            target=cert,
+            metadata={
+                "site_id": str(site.pk),
+                "domain": site.domain,
+                "serial": cert.serial,
+                "expires_at": cert.expires_at.isoformat(),
+            },
+        )
+    return cert
+
+
+# --- renewal and expiry (django-q2 schedule) ---------------------------------------------
+
+
+def backoff(failures: int, expires_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """When to try a failed renewal again: 1, 2, then every 4 days; daily in the last week.
+    Minus an hour, so the daily run at about the same time still picks it up."""
+    days = min(2 ** max(failures - 1, 0), 4)
+    if expires_at is None or expires_at - now < dt.timedelta(days=7):
+        days = 1
+    return now + dt.timedelta(days=days) - dt.timedelta(hours=1)
+
+
+def mark_expired(now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    count = 0
+    with transaction.atomic():
+        for cert in SslCertificate.objects.select_for_update().filter(
+            status=CertStatus.ISSUED, expires_at__lte=now
+        ):
+            cert.status = CertStatus.EXPIRED
+            cert.save(update_fields=["status", "updated_at"])
+            audit_record(
+                actor=None,
+                action="ssl.expired",
+                target=cert,
+                metadata={"site_id": str(cert.site_id), "expires_at": cert.expires_at.isoformat()},
+            )
+            count += 1
+    return count
+
+
+def due_for_renewal(now: dt.datetime | None = None):
+    now = now or timezone.now()
+    window = now + dt.timedelta(days=settings.NUSANTARA_RENEW_BEFORE_DAYS)
+    # Only ACME certificates: an uploaded one is never replaced behind its owner's back.
+    return (
+        SslCertificate.objects.filter(
+            provider=Provider.LETSENCRYPT,
+            status__in=[CertStatus.ISSUED, CertStatus.EXPIRED],
+            expires_at__lte=window,
+            site__status=SiteStatus.ACTIVE,
+        )
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .select_related("site")
+    )
+
+
+def renewal_run() -> dict[str, int]:
+    """The daily schedule: mark expired certificates, queue renewals, record that it ran."""
+    now = timezone.now()
+    result = {"expired": mark_expired(now), "queued": 0, "busy": 0}
+    for cert in due_for_renewal(now):
+        try:
+            certificate_request(user=None, site=cert.site, job_type=RENEW)
+            result["queued"] += 1
+        except (JobBusy, ValidationError):
+            result["busy"] += 1  # picked up again on the next run
+    # The dashboard reads the latest of these to show the renewal schedule is alive.
+    audit_record(
+        actor=None,
+        action="ssl.renewal_run",
+        target_type="schedule",
+        target_id=RENEWAL_SCHEDULE,
+        metadata=result,
+    )
+    return result
+
+
+def last_renewal_run() -> dt.datetime | None:
+    from panel.audit.models import AuditLog
+
+    return (
+        AuditLog.objects.filter(action="ssl.renewal_run")
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+def ensure_schedules(**_kwargs: Any) -> None:
+    """Create the renewal schedule once (idempotent; runs after every migrate)."""
+    from django_q.models import Schedule
+
+    if not Schedule.objects.filter(name=RENEWAL_SCHEDULE).exists():
+        Schedule.objects.create(
+            name=RENEWAL_SCHEDULE,
+            func="panel.certificates.services.renewal_run",
+            schedule_type=Schedule.DAILY,
+            repeats=-1,
+            next_run=timezone.now() + dt.timedelta(minutes=1),
+        )
