@@ -1,0 +1,72 @@
+"""Admin for the audit log (read-only), and the mixin that writes admin edits to the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+
+from .models import AuditLog
+from .services import audit_record
+
+
+def _changed_fields(message: Any) -> list[str]:
+    """Field labels from an admin change message (never values, so no secret can leak)."""
+    if not isinstance(message, list):
+        return []
+    fields: list[str] = []
+    for item in message:
+        for details in item.values() if isinstance(item, dict) else ():
+            fields.extend(str(f) for f in details.get("fields", []))
+    return fields
+
+
+class AuditedAdminMixin:
+    """Admin adds and changes also land in `audit_logs`, the panel's one audit trail (Django's
+    own LogEntry is not something operators query)."""
+
+    def audit_metadata(self, obj: models.Model) -> dict[str, Any]:
+        return {}
+
+    def _audit(self, request: HttpRequest, obj: models.Model, verb: str, message: Any) -> None:
+        metadata = {"via": "admin", "fields": _changed_fields(message), **self.audit_metadata(obj)}
+        audit_record(
+            actor=request.user,
+            action=f"admin.{obj._meta.model_name}.{verb}",
+            target=obj,
+            metadata=metadata,
+        )
+
+    def log_addition(self, request: HttpRequest, obj: models.Model, message: Any) -> Any:
+        self._audit(request, obj, "add", message)
+        return super().log_addition(request, obj, message)  # type: ignore[misc]
+
+    def log_change(self, request: HttpRequest, obj: models.Model, message: Any) -> Any:
+        self._audit(request, obj, "change", message)
+        return super().log_change(request, obj, message)  # type: ignore[misc]
+
+
+class ReadOnlyAdminMixin:
+    """Records that only the panel writes: visible in the admin, never edited there."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "actor", "action", "target_type", "target_id")
+    list_filter = ("action", "target_type", "created_at")
+    search_fields = ("action", "target_type", "target_id", "actor__username")
+    list_select_related = ("actor",)
+    date_hierarchy = "created_at"
+    fields = ("id", "created_at", "actor", "action", "target_type", "target_id", "metadata")
+    show_full_result_count = False  # the table only grows; skip the COUNT(*) of everything
