@@ -1,0 +1,209 @@
+"""Import a V0 JSON store into the database: all rows or none, ids and timestamps kept.
+
+Safe to run twice: a row whose id is already in the database is skipped (the panel's copy wins,
+so changes made in the panel since the first run survive). A row that collides with a
+*different* existing row (same username, domain, or audit id) is a problem, and nothing is
+imported. `dry_run` runs the whole import, database constraints included, and rolls it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.management.color import no_style
+from django.db import connection, models, transaction
+
+from panel.audit.models import AuditLog
+
+from .v0_format import MODELS, TABLES, Parsed, Problem, validate
+
+
+@dataclass
+class ImportResult:
+    problems: list[Problem] = field(default_factory=list)
+    created: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def column_to_attname(model: type[models.Model]) -> dict[str, str]:
+    return {f.column: f.attname for f in model._meta.concrete_fields}
+
+
+@contextmanager
+def _keep_updated_at() -> Iterator[None]:
+    """auto_now would overwrite the imported updated_at on insert; switch it off meanwhile.
+    (Inserting fires no BEFORE UPDATE trigger, so PostgreSQL keeps the value too.)"""
+    fields = [
+        f
+        for model in MODELS.values()
+        for f in model._meta.concrete_fields
+        if getattr(f, "auto_now", False)
+    ]
+    for f in fields:
+        f.auto_now = False
+    try:
+        yield
+    finally:
+        for f in fields:
+            f.auto_now = True
+
+
+def _existing_ids(data: Any) -> dict[str, set[Any]]:
+    """Ids of rows the file references that already exist (a second run, or rows made in the
+    panel), so references to them are not dangling."""
+    wanted: dict[str, set[str]] = {"users": set(), "sites": set()}
+    if isinstance(data, dict):
+        for table, key, target in (
+            ("sites", "created_by", "users"),
+            ("ssl_certificates", "site_id", "sites"),
+            ("jobs", "created_by", "users"),
+            ("audit_logs", "actor_user_id", "users"),
+        ):
+            rows = data.get(table)
+            if isinstance(rows, list):
+                wanted[target] |= {
+                    str(r[key]).lower()
+                    for r in rows
+                    if isinstance(r, dict) and isinstance(r.get(key), str)
+                }
+    found: dict[str, set[Any]] = {}
+    for table, ids in wanted.items():
+        valid = [i for i in ids if _is_uuid(i)]
+        found[table] = {
+            str(pk)
+            for pk in MODELS[table].objects.filter(pk__in=valid).values_list("pk", flat=True)
+        }
+    return found
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _against_database(parsed: Parsed, result: ImportResult) -> dict[str, list[dict[str, Any]]]:
+    """Split valid rows into new ones and ones already imported; report collisions."""
+    new: dict[str, list[dict[str, Any]]] = {}
+    for table in TABLES:
+        model = MODELS[table]
+        rows = parsed.rows.get(table, [])
+        present = {
+            str(o.pk) if table != "audit_logs" else o.pk: o
+            for o in model.objects.filter(pk__in=[r["id"] for r in rows])
+        }
+        unique_key = {"users": "username", "sites": "domain"}.get(table)
+        owners: dict[str, str] = {}
+        if unique_key:
+            values = [r[unique_key] for r in rows]
+            owners = {
+                v: str(pk)
+                for v, pk in model.objects.filter(**{f"{unique_key}__in": values}).values_list(
+                    unique_key, "pk"
+                )
+            }
+        new[table] = []
+        result.skipped[table] = 0
+        for row in rows:
+            existing = present.get(row["id"])
+            if existing is not None:
+                if table == "audit_logs" and not _same_audit(existing, row):
+                    result.problems.append(
+                        Problem(
+                            table,
+                            row["_index"],
+                            row["id"],
+                            "this id is already used by a different audit entry in the database "
+                            "(import into a fresh database, before the first login)",
+                        )
+                    )
+                    continue
+                result.skipped[table] += 1
+                continue
+            if unique_key and owners.get(row[unique_key], row["id"]) != row["id"]:
+                result.problems.append(
+                    Problem(
+                        table,
+                        row["_index"],
+                        row["id"],
+                        f"{unique_key} {row[unique_key]!r} already belongs to another row in the "
+                        f"database (id {owners[row[unique_key]]})",
+                    )
+                )
+                continue
+            new[table].append(row)
+    return new
+
+
+def _same_audit(existing: AuditLog, row: dict[str, Any]) -> bool:
+    return (
+        existing.action == row["action"]
+        and existing.target_type == row["target_type"]
+        and existing.target_id == row["target_id"]
+        and existing.created_at == row["created_at"]
+    )
+
+
+def _fill_proxy_upstreams(parsed: Parsed) -> None:
+    """V0 kept a proxy site's upstream only in its jobs' payloads; the panel has a column for it.
+    Take it from the newest job that names the site and an upstream."""
+    upstreams: dict[str, tuple[Any, str]] = {}
+    for job in parsed.rows.get("jobs", []):
+        payload = job["payload"]
+        site_id, upstream = payload.get("site_id"), payload.get("upstream")
+        if isinstance(site_id, str) and isinstance(upstream, str) and upstream:
+            current = upstreams.get(site_id.lower())
+            if current is None or job["created_at"] > current[0]:
+                upstreams[site_id.lower()] = (job["created_at"], upstream)
+    for site in parsed.rows.get("sites", []):
+        if site["runtime"] == "proxy" and not site.get("upstream") and site["id"] in upstreams:
+            site["upstream"] = upstreams[site["id"]][1]
+
+
+def import_data(data: Any, *, dry_run: bool = False) -> ImportResult:
+    result = ImportResult()
+    parsed = validate(data, _existing_ids(data))
+    result.problems.extend(parsed.problems)
+    if parsed.problems:
+        return result
+    _fill_proxy_upstreams(parsed)
+    with transaction.atomic():
+        new = _against_database(parsed, result)
+        if result.problems:
+            return result
+        with _keep_updated_at():
+            for table in TABLES:
+                model = MODELS[table]
+                attnames = column_to_attname(model)
+                objs = [
+                    model(**{attnames[k]: v for k, v in row.items() if k != "_index"})
+                    for row in new[table]
+                ]
+                model.objects.bulk_create(objs, batch_size=500)
+                result.created[table] = len(objs)
+        if connection.vendor == "postgresql":
+            # Keeping V0's integer ids leaves the identity sequence behind them.
+            with connection.cursor() as cursor:
+                for sql in connection.ops.sequence_reset_sql(no_style(), [AuditLog]):
+                    cursor.execute(sql)
+        stuck = [row["id"] for row in new["jobs"] if row["status"] in ("queued", "running")]
+        if stuck:
+            result.warnings.append(
+                f"{len(stuck)} job(s) were queued or running in V0; they are imported as they "
+                "were and are not re-run (the job reaper fails them; retry them from /jobs/)."
+            )
+        if dry_run:
+            transaction.set_rollback(True)
+    return result
