@@ -235,8 +235,10 @@ NUSANTARA_NGINX_RELOAD_CMD = env.str("NUSANTARA_NGINX_RELOAD_CMD", default="ngin
 NUSANTARA_HTTP_LISTEN = env.str("NUSANTARA_HTTP_LISTEN", default="80")
 NUSANTARA_HTTPS_LISTEN = env.str("NUSANTARA_HTTPS_LISTEN", default="443")
 NUSANTARA_PHP_FPM_SOCKET = env.str("NUSANTARA_PHP_FPM_SOCKET", default="/run/php/php-fpm.sock")
-NUSANTARA_CHALLENGE_DIR = DATA_DIR / "acme-challenge"
-NUSANTARA_CERT_DIR = DATA_DIR / "certs"
+NUSANTARA_CHALLENGE_DIR = Path(
+    env.str("NUSANTARA_CHALLENGE_DIR", default=str(DATA_DIR / "acme-challenge"))
+).resolve()
+NUSANTARA_CERT_DIR = Path(env.str("NUSANTARA_CERT_DIR", default=str(DATA_DIR / "certs"))).resolve()
 
 _LE_PROD = "https://acme-v02.api.letsencrypt.org/directory"
 _LE_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"

@@ -15,7 +15,12 @@ from panel.accounts.models import Role
 
 from .factories import PASSWORD, UserFactory
 
-pytest_plugins = ["tests.services.pebble"]
+pytest_plugins = [
+    "tests.services.nginx",
+    "tests.services.phpfpm",
+    "tests.services.worker",
+    "tests.services.pebble",
+]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -43,6 +43,9 @@ class Job(models.Model):
     )
     log = models.JSONField(_("log"), default=list, db_default=[])
     attempts = models.IntegerField(_("attempts"), default=0, db_default=0)
+    # "host:pid" of the worker running the job, so the reaper can tell a live job from one whose
+    # worker died (docs/jobs.md).
+    worker = models.TextField(_("worker"), null=True, blank=True)
 
     class Meta:
         db_table = "jobs"

@@ -10,9 +10,12 @@ Handlers must be idempotent: django-q2 re-delivers a task whose worker died mid-
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -62,18 +65,59 @@ def job_log(job: Job, message: str) -> None:
     Job.objects.filter(pk=job.pk).update(log=job.log)
 
 
+def worker_id() -> str:
+    """Who runs a job: "host:pid". The reaper uses it to spot jobs whose worker died."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _claim(job_id: str) -> Job | None:
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status in (JobStatus.SUCCESS, JobStatus.FAILED):
-            return None  # gone, or already finished: a duplicate delivery does nothing
-        job.status = JobStatus.RUNNING
-        job.started_at = timezone.now()
-        job.attempts += 1
-        job.finished_at = None
-        job.error_message = None
-        job.save(update_fields=["status", "started_at", "attempts", "finished_at", "error_message"])
+        # Only a queued job is claimed: a finished one was a duplicate delivery, and a running one
+        # belongs to another worker (or a batch leader); if that worker died, the reaper puts the
+        # job back to queued.
+        if job is None or job.status != JobStatus.QUEUED:
+            return None
+        _mark_running(job)
+        job.save(
+            update_fields=[
+                "status",
+                "started_at",
+                "attempts",
+                "finished_at",
+                "error_message",
+                "worker",
+            ]
+        )
     return job
+
+
+def _mark_running(job: Job) -> None:
+    job.status = JobStatus.RUNNING
+    job.started_at = timezone.now()
+    job.attempts += 1
+    job.finished_at = None
+    job.error_message = None
+    job.worker = worker_id()
+
+
+def claim_batch(*, types: Iterable[str], exclude: Any = None, limit: int = 1000) -> list[Job]:
+    """Claim queued jobs of these types for the calling worker to run together (a batch leader
+    applying many nginx changes with one test and one reload). Their own task deliveries later
+    find them claimed and do nothing."""
+    with transaction.atomic():
+        qs = Job.objects.filter(status=JobStatus.QUEUED, type__in=list(types))
+        if exclude is not None:
+            qs = qs.exclude(pk=exclude)
+        jobs = list(qs.select_for_update(skip_locked=True).order_by("created_at")[:limit])
+        for job in jobs:
+            _mark_running(job)
+        Job.objects.bulk_update(
+            jobs, ["status", "started_at", "attempts", "finished_at", "error_message", "worker"]
+        )
+    for job in jobs:
+        job_log(job, f"attempt {job.attempts} started on {job.worker} (batch)")
+    return jobs
 
 
 def run_job(job_id: str) -> str:
@@ -85,7 +129,7 @@ def run_job(job_id: str) -> str:
     if handler is None:
         fail_job(job, f"Unknown job type {job.type!r}.")
         return JobStatus.FAILED
-    job_log(job, f"attempt {job.attempts} started")
+    job_log(job, f"attempt {job.attempts} started on {job.worker}")
     try:
         handler.run(job)
     except JobFailed as exc:
@@ -96,10 +140,19 @@ def run_job(job_id: str) -> str:
         job_log(job, traceback.format_exc()[-4000:])
         fail_job(job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])
         return JobStatus.FAILED
+    complete_job(job)
+    return JobStatus.SUCCESS
+
+
+def complete_job(job: Job) -> None:
+    """Mark a job succeeded (with its log line and audit entry) in one transaction."""
     with transaction.atomic():
-        Job.objects.filter(pk=job.pk).update(
+        # Only a running job finishes: if the reaper took it back meanwhile, its new run decides.
+        if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
             status=JobStatus.SUCCESS, finished_at=timezone.now(), error_message=None
-        )
+        ):
+            return
+        job.status = JobStatus.SUCCESS
         job_log(job, "finished: success")
         audit_record(
             actor=None,
@@ -107,16 +160,16 @@ def run_job(job_id: str) -> str:
             target=job,
             metadata={"type": job.type, "site_id": str(job.site_id) if job.site_id else None},
         )
-    return JobStatus.SUCCESS
 
 
 def fail_job(job: Job, message: str) -> None:
     """Mark a job failed (and let its handler mark what it touched failed), in one transaction."""
     handler = HANDLERS.get(job.type)
     with transaction.atomic():
-        Job.objects.filter(pk=job.pk).update(
+        if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
             status=JobStatus.FAILED, finished_at=timezone.now(), error_message=message
-        )
+        ):
+            return
         job.status, job.error_message = JobStatus.FAILED, message
         job_log(job, f"finished: failed: {message}")
         if handler and handler.on_failure:

@@ -6,3 +6,7 @@ class SitesConfig(AppConfig):
     name = "panel.sites"
     label = "sites"
     verbose_name = _("Sites")
+
+    def ready(self) -> None:
+        # Registers the site.* job handlers in the web process and in every worker.
+        from . import handlers  # noqa: F401

@@ -1,0 +1,175 @@
+"""Site verbs: create and delete. Each writes the site, its job and the audit entry in one
+transaction; the job's task is enqueued only after commit (panel.jobs.services.job_create)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from panel.accounts.models import Role, User
+from panel.audit.services import audit_record
+from panel.jobs.models import Job
+from panel.jobs.services import JobBusy, job_create
+
+from .domains import normalize_domain
+from .models import Runtime, Site, SiteStatus
+
+__all__ = ["JobBusy", "normalize_upstream", "site_create", "site_delete"]
+
+_HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _domain_exists_error() -> ValidationError:
+    return ValidationError({"domain": _("This domain already exists.")}, code="exists")
+
+
+def normalize_upstream(value: str | None) -> str:
+    """Return `host:port` for the proxy runtime or raise ValidationError.
+
+    The host is a hostname, an IPv4 address or a bracketed IPv6 address; the port 1-65535.
+    Nothing else is allowed, because the value ends up inside an nginx directive."""
+    raw = (value or "").strip()
+    if not raw:
+        raise ValidationError(_("Enter the upstream as host:port, e.g. 127.0.0.1:3000."))
+    if raw.startswith("["):
+        host, sep, port = raw[1:].partition("]:")
+        if not sep:
+            raise ValidationError(_("Write an IPv6 upstream as [address]:port."))
+        try:
+            host = f"[{ipaddress.IPv6Address(host).compressed}]"
+        except ValueError:
+            raise ValidationError(_("“%(host)s” is not a valid IPv6 address.") % {"host": host})
+    else:
+        host, sep, port = raw.rpartition(":")
+        if not sep or not host:
+            raise ValidationError(_("Enter the upstream as host:port, e.g. 127.0.0.1:3000."))
+        host = host.lower()
+        try:
+            host = str(ipaddress.IPv4Address(host))
+        except ValueError:
+            labels = host.split(".")
+            if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+                raise ValidationError(
+                    _("The upstream host must be a host name or an IP address.")
+                )
+    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValidationError(_("The upstream port must be a number from 1 to 65535."))
+    return f"{host}:{int(port)}"
+
+
+def _validate(domain: str, runtime: str, upstream: str | None) -> tuple[str, str, str | None]:
+    errors: dict[str, Any] = {}
+    try:
+        domain = normalize_domain(domain)
+    except ValidationError as exc:
+        errors["domain"] = exc
+    if runtime not in Runtime.values:
+        errors["runtime"] = ValidationError(_("Choose one of the offered runtimes."))
+    if runtime == Runtime.PROXY:
+        try:
+            upstream = normalize_upstream(upstream)
+        except ValidationError as exc:
+            errors["upstream"] = exc
+    else:
+        upstream = None
+    if errors:
+        raise ValidationError(errors)
+    return domain, runtime, upstream
+
+
+def site_create(
+    *,
+    user: User,
+    domain: str,
+    runtime: str,
+    upstream: str | None = None,
+    owner: User | None = None,
+) -> Site:
+    """Create a site in `provisioning` and queue its `site.provision` job.
+
+    Raises ValidationError keyed by form field ("domain", "runtime", "upstream", "__all__")."""
+    owner = owner or user
+    if owner.pk != user.pk and user.role != Role.ADMIN:
+        raise PermissionDenied(_("Only an administrator can create a site for another user."))
+    domain, runtime, upstream = _validate(domain, runtime, upstream)
+    try:
+        with transaction.atomic():
+            # Locking the owner's row serialises this user's creations, so two parallel
+            # requests cannot both pass the quota check below.
+            User.objects.select_for_update().filter(pk=owner.pk).first()
+            if user.role != Role.ADMIN:
+                limit = settings.NUSANTARA_MAX_SITES_PER_USER
+                if Site.objects.filter(created_by=owner).count() >= limit:
+                    raise ValidationError(
+                        {
+                            "__all__": _(
+                                "You have reached your limit of %(limit)d sites. Delete a site "
+                                "or ask an administrator to raise the limit."
+                            )
+                            % {"limit": limit}
+                        },
+                        code="quota",
+                    )
+            if Site.objects.filter(domain=domain).exists():
+                raise _domain_exists_error()
+            site = Site.objects.create(
+                domain=domain,
+                root_path=str(settings.NUSANTARA_WEB_ROOT / domain),
+                runtime=runtime,
+                upstream=upstream,
+                status=SiteStatus.PROVISIONING,
+                created_by=owner,
+            )
+            job_create(
+                type="site.provision",
+                payload={"domain": domain, "runtime": runtime},
+                user=user,
+                site_id=site.pk,
+            )
+            audit_record(
+                actor=user,
+                action="site.create",
+                target=site,
+                metadata={
+                    "domain": domain,
+                    "runtime": runtime,
+                    "upstream": upstream,
+                    "owner": owner.username,
+                },
+            )
+    except IntegrityError as exc:
+        # The unique index on sites.domain is the real guard against parallel requests.
+        if "domain" in str(exc):
+            raise _domain_exists_error()
+        raise
+    return site
+
+
+def site_delete(*, user: User, site: Site) -> Job:
+    """Mark the site `deleting` and queue the `site.delete` job that removes it from disk,
+    from nginx and finally from the database. Raises JobBusy while another job is active."""
+    if user.role != Role.ADMIN and site.created_by_id != user.pk:
+        raise PermissionDenied
+    with transaction.atomic():
+        site = Site.objects.select_for_update().get(pk=site.pk)
+        job = job_create(
+            type="site.delete",
+            payload={"domain": site.domain},
+            user=user,
+            site_id=site.pk,
+        )
+        site.status = SiteStatus.DELETING
+        site.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=user,
+            action="site.delete",
+            target=site,
+            metadata={"domain": site.domain, "job_id": str(job.pk)},
+        )
+    return job

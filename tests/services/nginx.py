@@ -1,0 +1,208 @@
+"""A private nginx for the tests, on free loopback ports, including the panel's vhost directory.
+
+`nginx -p <dir> -c <dir>/nginx.conf -g "daemon off;"` with its own pid, error log and temp paths,
+so it never touches the system nginx or another helper's. The session fixture points the panel's
+settings (conf dir, web root, data dir, test/reload commands, listen addresses) at it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.test.utils import override_settings
+
+from tests.conftest import require
+
+NGINX_CONF = """\
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    include {mime_types};
+    default_type application/octet-stream;
+    access_log off;
+    client_body_temp_path {dir}/tmp/body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    # Long names (up to 253 characters) and thousands of vhosts (docs/nginx.md).
+    server_names_hash_bucket_size 512;
+    server_names_hash_max_size 65536;
+    server {{
+        listen 127.0.0.1:{http_port} default_server;
+        return 404;
+    }}
+    include {conf_dir}/*.conf;
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: str
+    cert_der: bytes | None = None
+
+
+@dataclass
+class NginxService:
+    dir: Path
+    http_port: int
+    https_port: int
+    conf_dir: Path
+    web_root: Path
+    data_dir: Path
+    proc: subprocess.Popen | None = None
+    argv: list[str] = field(default_factory=list)
+
+    @property
+    def test_cmd(self) -> str:
+        return f"nginx -t -q -p {self.dir} -c {self.dir}/nginx.conf"
+
+    @property
+    def reload_cmd(self) -> str:
+        return f"nginx -s reload -p {self.dir} -c {self.dir}/nginx.conf"
+
+    def config_ok(self) -> tuple[bool, str]:
+        """Run the real `nginx -t` on the config as it is on disk."""
+        res = subprocess.run(self.test_cmd.split(), capture_output=True, text=True)
+        return res.returncode == 0, res.stderr
+
+    def get(self, host: str, path: str = "/", timeout: float = 5) -> Response:
+        """GET through nginx's HTTP listener with this Host header."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+        try:
+            conn.request("GET", path, headers={"Host": host})
+            resp = conn.getresponse()
+            body = resp.read().decode("utf-8", "replace")
+            return Response(resp.status, dict(resp.getheaders()), body)
+        finally:
+            conn.close()
+
+    def https_get(
+        self, host: str, path: str = "/", cafile: str | None = None, timeout: float = 5
+    ) -> Response:
+        """GET through the HTTPS listener with SNI = host; verify against cafile if given."""
+        if cafile:
+            ctx = ssl.create_default_context(cafile=cafile)
+        else:
+            ctx = ssl._create_unverified_context()
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.https_port, timeout=timeout, context=ctx
+        )
+        # Connect to 127.0.0.1 but do SNI and verification for the site's name: a socket set
+        # in advance is used as is by http.client.
+        sock = socket.create_connection(("127.0.0.1", self.https_port), timeout=timeout)
+        conn.sock = ctx.wrap_socket(sock, server_hostname=host)
+        try:
+            conn.request("GET", path, headers={"Host": host})
+            resp = conn.getresponse()
+            body = resp.read().decode("utf-8", "replace")
+            der = conn.sock.getpeercert(binary_form=True)
+            return Response(resp.status, dict(resp.getheaders()), body, der)
+        finally:
+            conn.close()
+
+    def wait_for(
+        self, host: str, path: str = "/", status: int = 200, timeout: float = 10
+    ) -> Response:
+        """Poll until nginx answers this host with `status` (a reload takes effect async)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = self.get(host, path)
+            if resp.status == status or time.monotonic() > deadline:
+                return resp
+            time.sleep(0.05)
+
+
+def start_nginx(base: Path) -> NginxService:
+    svc = NginxService(
+        dir=base,
+        http_port=free_port(),
+        https_port=free_port(),
+        conf_dir=base / "sites",
+        web_root=base / "www",
+        data_dir=base / "data",
+    )
+    for sub in ("tmp", "sites", "www", "data", "logs"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    mime = "/etc/nginx/mime.types"
+    (base / "nginx.conf").write_text(
+        NGINX_CONF.format(
+            dir=base,
+            http_port=svc.http_port,
+            conf_dir=svc.conf_dir,
+            mime_types=mime if os.path.exists(mime) else "mime.types",
+        )
+    )
+    svc.argv = ["nginx", "-p", str(base), "-c", str(base / "nginx.conf"), "-g", "daemon off;"]
+    svc.proc = subprocess.Popen(svc.argv, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", svc.http_port), timeout=0.2).close()
+            break
+        except OSError:
+            if svc.proc.poll() is not None or time.monotonic() > deadline:
+                err = svc.proc.stderr.read().decode() if svc.proc.stderr else ""
+                raise RuntimeError(f"nginx did not start: {err}")
+            time.sleep(0.05)
+    return svc
+
+
+def stop_nginx(svc: NginxService) -> None:
+    if svc.proc and svc.proc.poll() is None:
+        svc.proc.send_signal(signal.SIGQUIT)  # graceful; the master takes its workers along
+        try:
+            svc.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(svc.proc.pid, signal.SIGKILL)
+            svc.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def nginx():
+    """A private nginx; the panel's settings point at it for the rest of the session."""
+    require(shutil.which("nginx") is not None, "nginx is not installed (apt-get install nginx)")
+    base = Path(tempfile.mkdtemp(prefix="np-nginx-"))
+    base.chmod(0o755)  # php-fpm's pool user must reach the web root below it
+    svc = start_nginx(base)
+    override = override_settings(
+        DATA_DIR=svc.data_dir,
+        NUSANTARA_DATA_DIR=svc.data_dir,
+        NUSANTARA_WEB_ROOT=svc.web_root,
+        NUSANTARA_NGINX_CONF_DIR=svc.conf_dir,
+        NUSANTARA_CHALLENGE_DIR=svc.data_dir / "acme-challenge",
+        NUSANTARA_CERT_DIR=svc.data_dir / "certs",
+        NUSANTARA_NGINX_TEST_CMD=svc.test_cmd,
+        NUSANTARA_NGINX_RELOAD_CMD=svc.reload_cmd,
+        NUSANTARA_HTTP_LISTEN=f"127.0.0.1:{svc.http_port}",
+        NUSANTARA_HTTPS_LISTEN=f"127.0.0.1:{svc.https_port}",
+    )
+    override.enable()
+    try:
+        yield svc
+    finally:
+        override.disable()
+        stop_nginx(svc)
+        shutil.rmtree(base, ignore_errors=True)

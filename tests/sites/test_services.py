@@ -1,0 +1,116 @@
+"""site_create / site_delete: validation, quota, uniqueness, one transaction with job + audit."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from panel.audit.models import AuditLog
+from panel.jobs.models import Job
+from panel.jobs.services import JobBusy
+from panel.sites.models import Site, SiteStatus
+from panel.sites.services import normalize_upstream, site_create, site_delete
+from tests.factories import SiteFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_writes_site_job_and_audit_together(owner, settings):
+    site = site_create(user=owner, domain=" Bücher.Example. ", runtime="static")
+    assert site.domain == "xn--bcher-kva.example"
+    assert site.status == SiteStatus.PROVISIONING
+    assert site.root_path == str(settings.NUSANTARA_WEB_ROOT / "xn--bcher-kva.example")
+    job = Job.objects.get(site_id=site.pk)
+    assert (job.type, job.status, job.created_by) == ("site.provision", "queued", owner)
+    entry = AuditLog.objects.get(action="site.create")
+    assert entry.target_id == str(site.pk) and entry.actor == owner
+
+
+@pytest.mark.parametrize("spelling", ["example.com", "EXAMPLE.com", "example.com."])
+def test_duplicate_domain_in_any_spelling_is_refused(owner, spelling):
+    site_create(user=owner, domain="Example.COM", runtime="static")
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=owner, domain=spelling, runtime="static")
+    assert "already exists" in str(exc.value.message_dict["domain"])
+    assert Site.objects.count() == 1
+
+
+def test_invalid_domain_is_keyed_to_the_domain_field(owner):
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=owner, domain="a.com;", runtime="static")
+    assert "domain" in exc.value.message_dict
+    assert not Site.objects.exists() and not Job.objects.exists()
+
+
+def test_unknown_runtime_is_refused(owner):
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=owner, domain="a.example", runtime="cgi")
+    assert "runtime" in exc.value.message_dict
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "localhost", "localhost:0", "localhost:65536", "a b:80", "host:80;", "[::1]", "$host:80",
+     "1.2.3.4:8080/x", "host:８０", "-bad:80", "[nope]:80", "http://x:80"],
+)
+def test_bad_upstream_is_refused(owner, value):
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=owner, domain="p.example", runtime="proxy", upstream=value)
+    assert "upstream" in exc.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("127.0.0.1:3000", "127.0.0.1:3000"), ("App.Internal:080", "app.internal:80"),
+     ("[::1]:8080", "[::1]:8080"), ("localhost:1", "localhost:1")],
+)
+def test_good_upstream_is_normalised(value, expected):
+    assert normalize_upstream(value) == expected
+
+
+def test_upstream_is_ignored_for_non_proxy_runtimes(owner):
+    site = site_create(user=owner, domain="s.example", runtime="static", upstream="x:1")
+    assert site.upstream is None
+
+
+def test_user_quota(owner, settings):
+    settings.NUSANTARA_MAX_SITES_PER_USER = 2
+    site_create(user=owner, domain="one.example", runtime="static")
+    site_create(user=owner, domain="two.example", runtime="static")
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=owner, domain="three.example", runtime="static")
+    assert "limit of 2 sites" in str(exc.value.message_dict["__all__"])
+
+
+def test_admin_creates_for_another_user_beyond_quota(admin_user, owner, settings):
+    settings.NUSANTARA_MAX_SITES_PER_USER = 0
+    site = site_create(user=admin_user, owner=owner, domain="a.example", runtime="static")
+    assert site.created_by == owner
+
+
+def test_user_cannot_create_for_another_user(owner, outsider):
+    with pytest.raises(PermissionDenied):
+        site_create(user=owner, owner=outsider, domain="a.example", runtime="static")
+
+
+def test_delete_marks_deleting_and_queues_job(owner):
+    site = SiteFactory(created_by=owner)
+    job = site_delete(user=owner, site=site)
+    site.refresh_from_db()
+    assert site.status == SiteStatus.DELETING
+    assert (job.type, job.status) == ("site.delete", "queued")
+    assert AuditLog.objects.filter(action="site.delete", target_id=str(site.pk)).exists()
+
+
+def test_delete_while_a_job_is_active_is_busy(owner):
+    site = site_create(user=owner, domain="busy.example", runtime="static")
+    with pytest.raises(JobBusy):
+        site_delete(user=owner, site=site)
+    site.refresh_from_db()
+    assert site.status == SiteStatus.PROVISIONING
+
+
+def test_outsider_cannot_delete(owner, outsider):
+    site = SiteFactory(created_by=owner)
+    with pytest.raises(PermissionDenied):
+        site_delete(user=outsider, site=site)
