@@ -28,7 +28,7 @@ COMMITTED_SEED = Path(settings.BASE_DIR) / "docs" / "seed-schema.sql"
 EXTRA_COLUMNS = {
     "sites": {"upstream"},
     "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at"},
-    "jobs": {"site_id", "created_by", "log", "attempts"},
+    "jobs": {"site_id", "created_by", "log", "attempts", "worker"},
 }
 # Django's index per FK column / db_index column (`<table>_<column>_<hash>`) and the
 # text_pattern_ops index it adds for unique text columns (`<table>_<column>_<hash>_like`).

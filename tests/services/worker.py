@@ -11,6 +11,7 @@ Tests that use it need the `transactional_db` (the worker cannot see uncommitted
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -99,15 +100,13 @@ class Worker:
         if self.alive:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 pass  # qcluster has been seen to ignore SIGTERM (FACTS.md)
             except ProcessLookupError:
                 pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # whatever is left of the group
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=10)
         self.log_path.unlink(missing_ok=True)
 

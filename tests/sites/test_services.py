@@ -50,8 +50,21 @@ def test_unknown_runtime_is_refused(owner):
 
 @pytest.mark.parametrize(
     "value",
-    ["", "localhost", "localhost:0", "localhost:65536", "a b:80", "host:80;", "[::1]", "$host:80",
-     "1.2.3.4:8080/x", "host:８０", "-bad:80", "[nope]:80", "http://x:80"],
+    [
+        "",
+        "localhost",
+        "localhost:0",
+        "localhost:65536",
+        "a b:80",
+        "host:80;",
+        "[::1]",
+        "$host:80",
+        "1.2.3.4:8080/x",
+        "host:８０",
+        "-bad:80",
+        "[nope]:80",
+        "http://x:80",
+    ],
 )
 def test_bad_upstream_is_refused(owner, value):
     with pytest.raises(ValidationError) as exc:
@@ -61,8 +74,12 @@ def test_bad_upstream_is_refused(owner, value):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("127.0.0.1:3000", "127.0.0.1:3000"), ("App.Internal:080", "app.internal:80"),
-     ("[::1]:8080", "[::1]:8080"), ("localhost:1", "localhost:1")],
+    [
+        ("127.0.0.1:3000", "127.0.0.1:3000"),
+        ("App.Internal:080", "app.internal:80"),
+        ("[::1]:8080", "[::1]:8080"),
+        ("localhost:1", "localhost:1"),
+    ],
 )
 def test_good_upstream_is_normalised(value, expected):
     assert normalize_upstream(value) == expected
