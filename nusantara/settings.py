@@ -130,6 +130,8 @@ DATABASES = {
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite cannot create its file's directory; with DEBUG off nothing else creates ./var/.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The embedded default runs web and worker side by side: WAL and a busy timeout keep them
     # from tripping over each other's writes.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
