@@ -1,3 +1,23 @@
-"""Dashboard, sites, certificates and jobs pages."""
+"""Dashboard, sites, certificates and jobs pages (paths: DESIGN.md "Web")."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from .views import dashboard, jobs, sites
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("sites/", sites.site_list, name="site_list"),
+    path("sites/new/", sites.site_new, name="site_new"),
+    path("sites/<uuid:pk>/", sites.site_detail, name="site_detail"),
+    path("sites/<uuid:pk>/delete/", sites.site_delete, name="site_delete"),
+    path("sites/<uuid:pk>/certificate/", sites.site_certificate, name="site_certificate"),
+    path(
+        "sites/<uuid:pk>/certificate/upload/",
+        sites.site_certificate_upload,
+        name="site_certificate_upload",
+    ),
+    path("certificates/", jobs.certificate_list, name="certificate_list"),
+    path("jobs/", jobs.job_list, name="job_list"),
+    path("jobs/<uuid:pk>/", jobs.job_detail, name="job_detail"),
+    path("jobs/<uuid:pk>/retry/", jobs.job_retry_view, name="job_retry"),
+]

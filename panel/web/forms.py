@@ -1,0 +1,134 @@
+"""Forms of the web pages. They parse input only; the services validate and decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from panel.accounts.models import User
+from panel.jobs.models import JobStatus
+from panel.sites.models import Runtime, SiteStatus
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError, aliases: dict | None = None) -> None:
+    """Show a service's ValidationError next to the fields it names; anything the form has no
+    field for (or "__all__") goes above the form."""
+    aliases = aliases or {}
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for key, errors in exc.error_dict.items():
+        name = aliases.get(key, key)
+        if name == NON_FIELD_ERRORS or name not in form.fields:
+            form.add_error(None, errors)
+        else:
+            form.add_error(name, errors)
+
+
+class SiteCreateForm(forms.Form):
+    domain = forms.CharField(
+        label=_("Domain"),
+        max_length=253,
+        help_text=_("For example example.com or bücher.id. Without http:// and without a path."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+    runtime = forms.ChoiceField(
+        label=_("Runtime"),
+        choices=Runtime.choices,
+        initial=Runtime.STATIC,
+        widget=forms.RadioSelect,
+    )
+    upstream = forms.CharField(
+        label=_("Upstream"),
+        required=False,
+        max_length=300,
+        help_text=_(
+            "Only for a reverse proxy: the host:port your application listens on, "
+            "for example 127.0.0.1:3000."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if user.is_admin:
+            # Admins may create a site on behalf of a user; empty means themselves.
+            self.fields["owner"] = forms.ModelChoiceField(
+                label=_("Owner"),
+                queryset=User.objects.filter(is_active=True).order_by("username"),
+                required=False,
+                empty_label=_("Me (%(username)s)") % {"username": user.username},
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("runtime") != Runtime.PROXY:
+            data["upstream"] = None
+        return data
+
+
+class SiteDeleteForm(forms.Form):
+    confirm_domain = forms.CharField(
+        label=_("Domain"),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+    def __init__(self, *args: Any, site: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.site = site
+        # The button unlocks (with JS) once either spelling of the domain is typed.
+        spellings = {site.display_domain.lower(), site.domain.lower()}
+        self.fields["confirm_domain"].help_text = _("Type %(domain)s to confirm.") % {
+            "domain": site.display_domain
+        }
+        self.fields["confirm_domain"].widget.attrs["data-confirm-value"] = "|".join(
+            sorted(spellings)
+        )
+
+    def clean_confirm_domain(self) -> str:
+        typed = self.cleaned_data["confirm_domain"].strip().rstrip(".").lower()
+        if typed not in (self.site.domain.lower(), self.site.display_domain.lower()):
+            raise ValidationError(
+                _("That is not this site's domain. Type %(domain)s to delete it."),
+                params={"domain": self.site.display_domain},
+                code="mismatch",
+            )
+        return typed
+
+
+class CertificateUploadForm(forms.Form):
+    chain_pem = forms.CharField(
+        label=_("Certificate chain (PEM)"),
+        help_text=_("The certificate first, then the intermediate certificates."),
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+    )
+    key_pem = forms.CharField(
+        label=_("Private key (PEM)"),
+        help_text=_("Stored readable only by the panel; never shown again."),
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+        strip=False,
+    )
+
+
+class SiteFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=253)
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("All statuses")), *SiteStatus.choices],
+    )
+
+
+class JobFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("All statuses")), *JobStatus.choices],
+    )

@@ -1,0 +1,101 @@
+"""Template helpers: status badges, times in the user's zone, durations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import template
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+
+def _status_labels() -> dict[str, Any]:
+    from panel.certificates.models import CertStatus
+    from panel.jobs.models import JobStatus
+    from panel.sites.models import SiteStatus
+
+    labels: dict[str, Any] = {}
+    for choices in (SiteStatus, CertStatus, JobStatus):
+        labels.update(dict(choices.choices))
+    return labels
+
+
+@register.simple_tag
+def badge(value: str, label: Any = None) -> SafeString:
+    """A status as text plus colour (never colour alone)."""
+    if label is None:
+        label = _status_labels().get(value, value)
+    return format_html('<span class="badge badge-{}">{}</span>', value, label)
+
+
+@register.filter
+def when(value: datetime | None) -> SafeString | str:
+    """A <time> in the active zone (the user's, default TIME_ZONE), machine-readable too."""
+    if not value:
+        return "—"
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return format_html(
+        '<time datetime="{}">{}</time>',
+        local.isoformat(timespec="seconds"),
+        formats.date_format(local, "j M Y, H:i"),
+    )
+
+
+@register.filter
+def when_seconds(value: datetime | None) -> SafeString | str:
+    if not value:
+        return "—"
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return format_html(
+        '<time datetime="{}">{}</time>',
+        local.isoformat(timespec="seconds"),
+        formats.date_format(local, "j M Y, H:i:s"),
+    )
+
+
+@register.filter
+def duration(job: Any) -> str:
+    """How long a job ran (or has been running)."""
+    if not job.started_at:
+        return "—"
+    end = job.finished_at or timezone.now()
+    return format_seconds(end - job.started_at)
+
+
+def format_seconds(delta: timedelta) -> str:
+    seconds = max(delta.total_seconds(), 0)
+    if seconds < 60:
+        return _("%(n).1f s") % {"n": seconds}
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return _("%(m)d min %(s)d s") % {"m": minutes, "s": secs}
+    hours, minutes = divmod(minutes, 60)
+    return _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+
+
+@register.filter
+def parse_iso(value: str) -> datetime | None:
+    """Job log lines carry ISO timestamps as strings."""
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@register.filter
+def days_left(value: datetime | None) -> int | None:
+    if not value:
+        return None
+    return (value - timezone.now()).days
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)

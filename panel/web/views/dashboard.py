@@ -1,0 +1,60 @@
+"""The dashboard: what needs attention now. A fixed number of queries whatever the data size."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from panel.certificates.models import CertStatus
+from panel.jobs.models import JobStatus
+from panel.sites.models import SiteStatus
+
+from .. import health
+from ..access import certificates_for, jobs_for, sites_for
+
+ATTENTION_LIMIT = 10
+JOBS_LIMIT = 8
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    counts = dict(
+        sites_for(user).order_by().values("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    by_status = [(value, label, counts.get(value, 0)) for value, label in SiteStatus.choices]
+    total_sites = sum(counts.values())
+
+    soon = timezone.now() + timedelta(days=settings.NUSANTARA_RENEW_BEFORE_DAYS)
+    certificates = list(
+        certificates_for(user)
+        .filter(
+            Q(status__in=[CertStatus.FAILED, CertStatus.EXPIRED])
+            | Q(status=CertStatus.ISSUED, expires_at__lte=soon)
+        )
+        .select_related("site")
+        .order_by("expires_at")[:ATTENTION_LIMIT]
+    )
+    jobs = jobs_for(user).select_related("created_by")
+    recent_jobs = list(jobs.order_by("-created_at")[:JOBS_LIMIT])
+    failed_jobs = list(jobs.filter(status=JobStatus.FAILED).order_by("-created_at")[:JOBS_LIMIT])
+
+    context = {
+        "by_status": by_status,
+        "total_sites": total_sites,
+        "quota": None if user.is_admin else settings.NUSANTARA_MAX_SITES_PER_USER,
+        "certificates": certificates,
+        "recent_jobs": recent_jobs,
+        "failed_jobs": failed_jobs,
+        "renew_days": settings.NUSANTARA_RENEW_BEFORE_DAYS,
+        "machinery": health.machinery() if user.is_admin else None,
+    }
+    return render(request, "web/dashboard.html", context)

@@ -1,0 +1,85 @@
+"""Jobs (list, detail with live status, retry) and the certificates list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import F
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from panel.certificates.models import CertStatus
+from panel.jobs.services import JobBusy, job_retry
+from panel.sites.models import Site
+
+from ..access import certificates_for, get_job_for, jobs_for, sites_for
+from ..forms import JobFilterForm
+from ..paging import paginate
+
+
+def _site_names(site_ids: set[Any], user: Any) -> dict[Any, Site]:
+    """One query for the sites of a page of jobs (jobs.site_id has no FK: it outlives the site)."""
+    if not site_ids:
+        return {}
+    return {s.pk: s for s in sites_for(user).filter(pk__in=site_ids).only("id", "domain")}
+
+
+@login_required
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    filters = JobFilterForm(request.GET)
+    qs = jobs_for(request.user).select_related("created_by").defer("log", "payload")
+    if filters.is_valid() and (status := filters.cleaned_data["status"]):
+        qs = qs.filter(status=status)
+    page = paginate(request, qs.order_by("-created_at"))
+    sites = _site_names({job.site_id for job in page.rows if job.site_id}, request.user)
+    for job in page.rows:
+        job.site = sites.get(job.site_id)
+    return render(request, "web/job_list.html", {"page": page, "filters": filters})
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    job = get_job_for(request.user, pk)
+    job.site = _site_names({job.site_id}, request.user).get(job.site_id) if job.site_id else None
+    template = "web/job_detail.html#live" if request.htmx else "web/job_detail.html"
+    response = render(request, template, {"job": job})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_POST
+def job_retry_view(request: HttpRequest, pk: Any) -> HttpResponse:
+    if not request.user.is_admin:
+        raise Http404  # not a 403: do not confirm that the job exists
+    job = get_job_for(request.user, pk)
+    try:
+        job_retry(job=job, user=request.user)
+    except JobBusy as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("The job was queued again."))
+    return redirect("job_detail", pk=job.pk)
+
+
+@login_required
+@require_GET
+def certificate_list(request: HttpRequest) -> HttpResponse:
+    qs = certificates_for(request.user).select_related("site", "site__created_by")
+    status = request.GET.get("status", "")
+    if status in CertStatus.values:
+        qs = qs.filter(status=status)
+    qs = qs.order_by(F("expires_at").asc(nulls_last=True), "site__domain")
+    page = paginate(request, qs)
+    return render(
+        request,
+        "web/certificate_list.html",
+        {"page": page, "status": status, "statuses": CertStatus.choices},
+    )

@@ -1,0 +1,231 @@
+"""Sites: list, create, detail (with live status), delete, certificate request and upload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import idna
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Q, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from panel.audit.models import AuditLog
+from panel.certificates.models import CertStatus, SslCertificate
+from panel.jobs.models import ACTIVE_STATUSES, Job
+from panel.jobs.services import JobBusy
+from panel.sites.models import SiteStatus
+
+from ..access import get_site_for, sites_for
+from ..forms import (
+    CertificateUploadForm,
+    SiteCreateForm,
+    SiteDeleteForm,
+    SiteFilterForm,
+    add_service_errors,
+)
+from ..paging import paginate
+
+SITE_JOBS_LIMIT = 20
+SITE_AUDIT_LIMIT = 20
+BUSY_SITE_STATUSES = (SiteStatus.PROVISIONING, SiteStatus.DELETING)
+
+
+def _search_terms(q: str) -> set[str]:
+    """Domains are stored in punycode: search for what was typed and for its punycode form."""
+    terms = {q.strip().lower()}
+    try:
+        terms.add(idna.encode(q.strip().lower(), uts46=True).decode("ascii"))
+    except (idna.IDNAError, UnicodeError, ValueError):
+        pass
+    return {t for t in terms if t}
+
+
+def _latest_certificate(field: str) -> Subquery:
+    latest = SslCertificate.objects.filter(site_id=OuterRef("pk")).order_by("-created_at")
+    return Subquery(latest.values(field)[:1])
+
+
+@login_required
+@require_GET
+def site_list(request: HttpRequest) -> HttpResponse:
+    filters = SiteFilterForm(request.GET)
+    qs = sites_for(request.user).select_related("created_by")
+    if filters.is_valid():
+        if q := filters.cleaned_data["q"]:
+            match = Q()
+            for term in _search_terms(q):
+                match |= Q(domain__contains=term)
+            qs = qs.filter(match)
+        if status := filters.cleaned_data["status"]:
+            qs = qs.filter(status=status)
+    qs = qs.annotate(
+        cert_status=_latest_certificate("status"), cert_expires=_latest_certificate("expires_at")
+    ).order_by("domain")
+    page = paginate(request, qs)
+    return render(request, "web/site_list.html", {"page": page, "filters": filters})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def site_new(request: HttpRequest) -> HttpResponse:
+    form = SiteCreateForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        from panel.sites.services import site_create
+
+        data = form.cleaned_data
+        kwargs: dict[str, Any] = {}
+        if data.get("owner"):
+            kwargs["owner"] = data["owner"]
+        try:
+            site = site_create(
+                user=request.user,
+                domain=data["domain"],
+                runtime=data["runtime"],
+                upstream=data["upstream"],
+                **kwargs,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc, aliases={"created_by": "owner"})
+        except JobBusy as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                _("Site %(domain)s is being set up. This page updates when it is ready.")
+                % {"domain": site.display_domain},
+            )
+            return redirect("site_detail", pk=site.pk)
+    return render(request, "web/site_new.html", {"form": form})
+
+
+def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, Any]:
+    certificates = list(site.certificates.order_by("-created_at")[:5])
+    certificate = certificates[0] if certificates else None
+    jobs = list(
+        Job.objects.filter(site_id=site.pk)
+        .select_related("created_by")
+        .order_by("-created_at")[:SITE_JOBS_LIMIT]
+    )
+    live = (
+        site.status in BUSY_SITE_STATUSES
+        or any(job.status in ACTIVE_STATUSES for job in jobs)
+        or (certificate is not None and certificate.status == CertStatus.PENDING)
+    )
+    context = {
+        "site": site,
+        "certificate": certificate,
+        "jobs": jobs,
+        "live": live,
+        "can_request_certificate": site.status == SiteStatus.ACTIVE,
+    }
+    if request.htmx:
+        return context  # the live fragment needs neither the audit trail nor the forms
+    target_ids = [str(site.pk), *(str(c.pk) for c in certificates)]
+    context["audit"] = list(
+        AuditLog.objects.filter(target_type__in=["site", "sslcertificate"], target_id__in=target_ids)
+        .select_related("actor")
+        .order_by("-created_at")[:SITE_AUDIT_LIMIT]
+    )
+    context["upload_form"] = forms.get("upload_form") or CertificateUploadForm()
+    context["delete_form"] = forms.get("delete_form") or SiteDeleteForm(site=site)
+    return context
+
+
+@login_required
+@require_GET
+def site_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    try:
+        site = get_site_for(request.user, pk)
+    except Http404:
+        if request.htmx:
+            # The site was deleted while the page polled it: leave for the list.
+            response = HttpResponse(status=200)
+            response["HX-Redirect"] = "/sites/"
+            return response
+        raise
+    context = _detail_context(request, site)
+    template = "web/site_detail.html#live" if request.htmx else "web/site_detail.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_POST
+def site_delete(request: HttpRequest, pk: Any) -> HttpResponse:
+    site = get_site_for(request.user, pk)
+    form = SiteDeleteForm(request.POST, site=site)
+    if form.is_valid():
+        from panel.sites.services import site_delete as delete_service
+
+        try:
+            job = delete_service(user=request.user, site=site)
+        except (ValidationError, JobBusy) as exc:
+            messages.error(request, _message(exc))
+            return redirect("site_detail", pk=site.pk)
+        messages.success(
+            request, _("Deleting %(domain)s.") % {"domain": site.display_domain}
+        )
+        return redirect("job_detail", pk=job.pk)
+    context = _detail_context(request, site, delete_form=form)
+    return render(request, "web/site_detail.html", context)
+
+
+@login_required
+@require_POST
+def site_certificate(request: HttpRequest, pk: Any) -> HttpResponse:
+    site = get_site_for(request.user, pk)
+    from panel.certificates.services import certificate_request
+
+    try:
+        certificate_request(user=request.user, site=site)
+    except (ValidationError, JobBusy) as exc:
+        messages.error(request, _message(exc))
+    else:
+        messages.success(
+            request,
+            _("Certificate requested for %(domain)s. This page updates when it is issued.")
+            % {"domain": site.display_domain},
+        )
+    return redirect("site_detail", pk=site.pk)
+
+
+@login_required
+@require_POST
+def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
+    site = get_site_for(request.user, pk)
+    form = CertificateUploadForm(request.POST)
+    if form.is_valid():
+        from panel.certificates.services import certificate_upload
+
+        try:
+            certificate_upload(
+                user=request.user,
+                site=site,
+                chain_pem=form.cleaned_data["chain_pem"],
+                key_pem=form.cleaned_data["key_pem"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc, aliases={"chain": "chain_pem", "key": "key_pem"})
+        except JobBusy as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Certificate uploaded."))
+            return redirect("site_detail", pk=site.pk)
+    # Never echo the private key back into the page.
+    form.data = form.data.copy()
+    form.data["key_pem"] = ""
+    context = _detail_context(request, site, upload_form=form)
+    return render(request, "web/site_detail.html", context)
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
