@@ -28,7 +28,15 @@ def add_service_errors(form: forms.Form, exc: ValidationError, aliases: dict | N
             form.add_error(name, errors)
 
 
-class SiteCreateForm(forms.Form):
+class PanelForm(forms.Form):
+    """Labels without a trailing colon, the same in every language."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class SiteCreateForm(PanelForm):
     domain = forms.CharField(
         label=_("Domain"),
         max_length=253,
@@ -72,7 +80,7 @@ class SiteCreateForm(forms.Form):
         return data
 
 
-class SiteDeleteForm(forms.Form):
+class SiteDeleteForm(PanelForm):
     confirm_domain = forms.CharField(
         label=_("Domain"),
         widget=forms.TextInput(
@@ -103,7 +111,7 @@ class SiteDeleteForm(forms.Form):
         return typed
 
 
-class CertificateUploadForm(forms.Form):
+class CertificateUploadForm(PanelForm):
     chain_pem = forms.CharField(
         label=_("Certificate chain (PEM)"),
         help_text=_("The certificate first, then the intermediate certificates."),
@@ -117,7 +125,7 @@ class CertificateUploadForm(forms.Form):
     )
 
 
-class SiteFilterForm(forms.Form):
+class SiteFilterForm(PanelForm):
     q = forms.CharField(label=_("Search"), required=False, max_length=253)
     status = forms.ChoiceField(
         label=_("Status"),
@@ -126,7 +134,7 @@ class SiteFilterForm(forms.Form):
     )
 
 
-class JobFilterForm(forms.Form):
+class JobFilterForm(PanelForm):
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,

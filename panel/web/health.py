@@ -10,8 +10,9 @@ from typing import Any
 
 from django.utils import timezone
 
-# A worker beats every few seconds; a schedule runs daily. Older than this is a warning.
-HEARTBEAT_STALE = timedelta(minutes=2)
+from panel.ops.heartbeat import max_age
+
+# The renewal schedule runs daily; older than this is a warning.
 RENEWAL_STALE = timedelta(hours=26)
 
 
@@ -40,11 +41,10 @@ def _as_time(value: Any) -> datetime | None:
 
 
 def worker_heartbeat() -> datetime | None:
-    func = _optional(["panel.ops.health:worker_heartbeat", "panel.jobs.heartbeat:last_heartbeat"])
-    if func is None:
-        return None
+    from panel.ops.heartbeat import last_beat
+
     try:
-        return _as_time(func())
+        return last_beat()[0]
     except Exception:  # noqa: BLE001 - the dashboard must render even if this probe breaks
         return None
 
@@ -76,6 +76,6 @@ def status(at: datetime | None, stale_after: timedelta) -> dict[str, Any]:
 
 def machinery() -> dict[str, Any]:
     return {
-        "heartbeat": status(worker_heartbeat(), HEARTBEAT_STALE),
+        "heartbeat": status(worker_heartbeat(), timedelta(seconds=max_age())),
         "renewal": status(last_renewal_run(), RENEWAL_STALE),
     }

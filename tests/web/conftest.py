@@ -48,3 +48,9 @@ def make_cert():
 @pytest.fixture
 def job(site, owner, make_job):
     return make_job(site=site, user=owner)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # The fixed users are created per test; PBKDF2 would dominate this area's run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -28,7 +28,11 @@ JOBS_LIMIT = 8
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     counts = dict(
-        sites_for(user).order_by().values("status").annotate(n=Count("id")).values_list("status", "n")
+        sites_for(user)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
     )
     by_status = [(value, label, counts.get(value, 0)) for value, label in SiteStatus.choices]
     total_sites = sum(counts.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import idna
@@ -39,10 +40,8 @@ BUSY_SITE_STATUSES = (SiteStatus.PROVISIONING, SiteStatus.DELETING)
 def _search_terms(q: str) -> set[str]:
     """Domains are stored in punycode: search for what was typed and for its punycode form."""
     terms = {q.strip().lower()}
-    try:
+    with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):
         terms.add(idna.encode(q.strip().lower(), uts46=True).decode("ascii"))
-    except (idna.IDNAError, UnicodeError, ValueError):
-        pass
     return {t for t in terms if t}
 
 
@@ -128,7 +127,9 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
         return context  # the live fragment needs neither the audit trail nor the forms
     target_ids = [str(site.pk), *(str(c.pk) for c in certificates)]
     context["audit"] = list(
-        AuditLog.objects.filter(target_type__in=["site", "sslcertificate"], target_id__in=target_ids)
+        AuditLog.objects.filter(
+            target_type__in=["site", "sslcertificate"], target_id__in=target_ids
+        )
         .select_related("actor")
         .order_by("-created_at")[:SITE_AUDIT_LIMIT]
     )
@@ -169,9 +170,7 @@ def site_delete(request: HttpRequest, pk: Any) -> HttpResponse:
         except (ValidationError, JobBusy) as exc:
             messages.error(request, _message(exc))
             return redirect("site_detail", pk=site.pk)
-        messages.success(
-            request, _("Deleting %(domain)s.") % {"domain": site.display_domain}
-        )
+        messages.success(request, _("Deleting %(domain)s.") % {"domain": site.display_domain})
         return redirect("job_detail", pk=job.pk)
     context = _detail_context(request, site, delete_form=form)
     return render(request, "web/site_detail.html", context)

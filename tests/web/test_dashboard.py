@@ -1,0 +1,82 @@
+"""Dashboard: sites by status, certificates needing attention, jobs; worker health for admins."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from panel.certificates.models import CertStatus
+from panel.jobs.models import JobStatus
+from panel.sites.models import SiteStatus
+from tests.factories import SiteFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+
+
+def test_user_sees_own_counts_certificates_and_jobs_only(
+    owner_client, owner, outsider, site, make_cert, make_job
+):
+    SiteFactory(created_by=owner, status=SiteStatus.FAILED, domain="broken.example")
+    theirs = SiteFactory(created_by=outsider, domain="theirs.example")
+    make_cert(site=site, days=5)
+    make_cert(site=theirs, days=5)
+    failed = make_job(site=site, user=owner, status=JobStatus.FAILED, type="site.provision")
+    other = make_job(site=theirs, user=outsider, status=JobStatus.FAILED, type="site.delete")
+    response = owner_client.get("/")
+    html = response.content.decode()
+    counts = {value: n for value, _label, n in response.context["by_status"]}
+    assert counts == {"provisioning": 0, "active": 1, "deleting": 0, "failed": 1}
+    assert "bücher.id" in html and "theirs.example" not in html
+    assert f"/jobs/{failed.pk}/" in html and f"/jobs/{other.pk}/" not in html
+    assert "2 sites of 10 allowed." in html
+    assert "Background work" not in html
+
+
+def test_certificates_listed_only_when_they_need_attention(owner_client, owner, make_cert):
+    soon = make_cert(site=SiteFactory(created_by=owner, domain="soon.example"), days=20)
+    later = make_cert(site=SiteFactory(created_by=owner, domain="later.example"), days=80)
+    failed = make_cert(
+        site=SiteFactory(created_by=owner, domain="failed.example"),
+        status=CertStatus.FAILED,
+        days=80,
+    )
+    certs = owner_client.get("/").context["certificates"]
+    assert soon in certs and failed in certs and later not in certs
+
+
+def test_admin_sees_worker_heartbeat_and_missing_warning(admin_client):
+    html = admin_client.get("/").content.decode()
+    assert "Worker heartbeat" in html
+    assert "The worker has not reported recently." in html
+    assert "unknown" in html
+
+
+def test_admin_sees_fresh_heartbeat_without_warning(admin_client):
+    from panel.ops.heartbeat import beat
+
+    beat()
+    html = admin_client.get("/").content.decode()
+    assert "The worker has not reported recently." not in html
+
+
+def test_admin_sees_last_renewal_run_from_schedule(admin_client):
+    from django_q.models import Schedule, Task
+
+    task = Task.objects.create(
+        id="a" * 32,
+        name="renew",
+        func="panel.certificates.tasks.renew_due",
+        started=timezone.now() - timedelta(minutes=2),
+        stopped=timezone.now() - timedelta(minutes=1),
+        success=True,
+    )
+    Schedule.objects.create(func="panel.certificates.tasks.renew_due", task=task.id)
+    html = admin_client.get("/").content.decode()
+    assert "Certificate renewal has not run in the last day." not in html

@@ -1,0 +1,176 @@
+"""Sites pages: list, create form, detail with live fragment, delete confirmation."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from panel.jobs.models import JobStatus
+from panel.sites.models import SiteStatus
+from tests.factories import SiteFactory
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+# --- access -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/sites/", "/sites/new/", "/sites/{pk}/"])
+def test_anonymous_is_sent_to_login(client, site, path):
+    response = client.get(path.format(pk=site.pk))
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("suffix", ["", "delete/", "certificate/", "certificate/upload/"])
+def test_outsider_gets_404_for_another_users_site(outsider_client, site, suffix):
+    method = outsider_client.get if suffix == "" else outsider_client.post
+    assert method(f"/sites/{site.pk}/{suffix}").status_code == 404
+
+
+def test_unknown_site_is_404(owner_client):
+    assert owner_client.get(f"/sites/{uuid.uuid4()}/").status_code == 404
+
+
+@pytest.mark.parametrize("suffix", ["delete/", "certificate/", "certificate/upload/"])
+def test_get_on_post_only_views_is_405(owner_client, site, suffix):
+    assert owner_client.get(f"/sites/{site.pk}/{suffix}").status_code == 405
+
+
+@pytest.mark.parametrize("suffix", ["delete/", "certificate/"])
+def test_anonymous_post_is_sent_to_login(client, site, suffix):
+    response = client.post(f"/sites/{site.pk}/{suffix}")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response.url
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+def test_list_shows_only_own_sites_in_unicode(owner_client, site, outsider):
+    SiteFactory(domain="other.example", created_by=outsider)
+    html = owner_client.get("/sites/").content.decode()
+    assert "bücher.id" in html
+    assert "other.example" not in html
+
+
+def test_admin_list_shows_every_site_with_owner(admin_client, site, outsider):
+    SiteFactory(domain="other.example", created_by=outsider)
+    html = admin_client.get("/sites/").content.decode()
+    assert "bücher.id" in html and "other.example" in html
+    assert "outsider" in html
+
+
+def test_search_matches_unicode_and_punycode_spelling(owner_client, site, owner):
+    SiteFactory(domain="shop.example", created_by=owner)
+    for q in ("bücher", "xn--bcher", "BÜCHER.ID"):
+        html = owner_client.get("/sites/", {"q": q}).content.decode()
+        assert "bücher.id" in html, q
+        assert "shop.example" not in html, q
+
+
+def test_status_filter(owner_client, site, owner):
+    SiteFactory(domain="broken.example", created_by=owner, status=SiteStatus.FAILED)
+    html = owner_client.get("/sites/", {"status": "failed"}).content.decode()
+    assert "broken.example" in html
+    assert "bücher.id" not in html
+
+
+def test_pagination_has_next_and_previous(owner_client, owner):
+    for i in range(30):
+        SiteFactory(domain=f"s{i:02d}.example", created_by=owner)
+    first = owner_client.get("/sites/").content.decode()
+    assert "s00.example" in first and "s25.example" not in first
+    assert 'rel="next" href="?page=2"' in first
+    second = owner_client.get("/sites/", {"page": 2}).content.decode()
+    assert "s25.example" in second and "s00.example" not in second
+    assert 'rel="prev"' in second
+    assert owner_client.get("/sites/", {"page": "junk"}).status_code == 200
+
+
+# --- create form --------------------------------------------------------------------------
+
+
+def test_new_form_has_labelled_fields_and_upstream_only_for_proxy(owner_client):
+    html = owner_client.get("/sites/new/").content.decode()
+    assert '<label for="id_domain">' in html
+    assert 'name="runtime"' in html and 'value="proxy"' in html
+    assert 'data-show-when="runtime=proxy"' in html
+    assert 'name="upstream"' in html
+    assert 'name="owner"' not in html
+
+
+def test_admin_new_form_has_owner_select(admin_client, owner):
+    html = admin_client.get("/sites/new/").content.decode()
+    assert 'name="owner"' in html
+    assert f'value="{owner.pk}"' in html
+
+
+def test_new_form_errors_are_tied_to_fields(owner_client):
+    response = owner_client.post("/sites/new/", {"domain": "", "runtime": "nope"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="id_domain_error"' in html
+    assert 'aria-invalid="true"' in html
+    assert 'id="id_runtime_error"' in html
+
+
+# --- detail -------------------------------------------------------------------------------
+
+
+def test_owner_sees_detail_with_jobs_and_certificate(owner_client, site, job, make_cert):
+    make_cert(site=site, days=45)
+    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert "bücher.id" in html
+    assert site.root_path in html
+    assert f"/jobs/{job.pk}/" in html
+    assert "Issued" in html
+    assert "Renew certificate" in html
+    assert 'name="chain_pem"' in html and 'name="key_pem"' in html
+    assert 'name="confirm_domain"' in html
+
+
+def test_admin_sees_any_site(admin_client, site):
+    assert admin_client.get(f"/sites/{site.pk}/").status_code == 200
+
+
+def test_detail_polls_while_a_job_runs_and_stops_after(owner_client, site, owner, make_job):
+    running = make_job(site=site, user=owner, status=JobStatus.RUNNING)
+    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert 'hx-trigger="every 2s"' in html
+    running.status = JobStatus.SUCCESS
+    running.save()
+    fragment = owner_client.get(f"/sites/{site.pk}/", **HTMX)
+    body = fragment.content.decode()
+    assert "<html" not in body and 'id="site-live"' in body
+    assert "hx-trigger" not in body
+    assert "HX-Request" in fragment.headers["Vary"]
+
+
+def test_htmx_fragment_for_deleted_site_redirects_to_list(owner_client):
+    response = owner_client.get(f"/sites/{uuid.uuid4()}/", **HTMX)
+    assert response.headers["HX-Redirect"] == "/sites/"
+
+
+def test_audit_trail_shows_site_entries(owner_client, site, owner):
+    from panel.audit.services import audit_record
+
+    audit_record(actor=owner, action="site.create", target=site)
+    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert "site.create" in html
+
+
+# --- delete -------------------------------------------------------------------------------
+
+
+def test_delete_with_wrong_domain_shows_field_error_and_keeps_site(owner_client, site):
+    response = owner_client.post(f"/sites/{site.pk}/delete/", {"confirm_domain": "nope.example"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="id_confirm_domain_error"' in html
+    assert "bücher.id" in html
+    site.refresh_from_db()
+    assert site.status == SiteStatus.ACTIVE
