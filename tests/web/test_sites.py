@@ -174,3 +174,94 @@ def test_delete_with_wrong_domain_shows_field_error_and_keeps_site(owner_client,
     assert "bücher.id" in html
     site.refresh_from_db()
     assert site.status == SiteStatus.ACTIVE
+
+
+# --- create and delete through the services ---------------------------------------------------
+
+
+def test_owner_creates_site_and_lands_on_its_page(owner_client, owner):
+    response = owner_client.post(
+        "/sites/new/", {"domain": "Bücher.ID", "runtime": "static"}, follow=True
+    )
+    site = owner.sites.get()
+    assert site.domain == "xn--bcher-kva.id"
+    assert site.status == SiteStatus.PROVISIONING
+    assert response.redirect_chain[-1][0] == f"/sites/{site.pk}/"
+    html = response.content.decode()
+    assert "is being set up" in html
+    assert 'hx-trigger="every 2s"' in html  # the provision job is queued: the page polls
+
+
+def test_proxy_without_upstream_shows_error_on_upstream(owner_client, owner):
+    response = owner_client.post("/sites/new/", {"domain": "app.example", "runtime": "proxy"})
+    html = response.content.decode()
+    assert 'id="id_upstream_error"' in html
+    assert not owner.sites.exists()
+
+
+def test_upstream_is_ignored_for_static_sites(owner_client, owner):
+    owner_client.post(
+        "/sites/new/", {"domain": "a.example", "runtime": "static", "upstream": "junk"}
+    )
+    assert owner.sites.get().upstream is None
+
+
+def test_duplicate_domain_shows_error_on_domain(owner_client, site):
+    response = owner_client.post("/sites/new/", {"domain": "xn--bcher-kva.id", "runtime": "php"})
+    html = response.content.decode()
+    assert 'id="id_domain_error"' in html and "already exists" in html
+
+
+def test_quota_shows_error_above_the_form(owner_client, owner, settings):
+    settings.NUSANTARA_MAX_SITES_PER_USER = 1
+    SiteFactory(created_by=owner)
+    html = owner_client.post("/sites/new/", {"domain": "b.example", "runtime": "static"})
+    assert 'class="errorlist nonfield"' in html.content.decode()
+    assert owner.sites.count() == 1
+
+
+def test_admin_creates_site_for_a_user(admin_client, owner):
+    admin_client.post(
+        "/sites/new/",
+        {
+            "domain": "for-owner.example",
+            "runtime": "proxy",
+            "upstream": "127.0.0.1:3000",
+            "owner": owner.pk,
+        },
+    )
+    site = owner.sites.get()
+    assert site.upstream == "127.0.0.1:3000"
+
+
+def test_owner_cannot_pick_another_owner(owner_client, owner, outsider):
+    owner_client.post(
+        "/sites/new/", {"domain": "c.example", "runtime": "static", "owner": outsider.pk}
+    )
+    assert owner.sites.get().domain == "c.example"
+    assert not outsider.sites.exists()
+
+
+@pytest.mark.parametrize("typed", ["bücher.id", "XN--BCHER-KVA.ID"])
+def test_delete_with_either_spelling_queues_job(owner_client, site, typed):
+    response = owner_client.post(f"/sites/{site.pk}/delete/", {"confirm_domain": typed})
+    site.refresh_from_db()
+    assert site.status == SiteStatus.DELETING
+    job = site_jobs(site).get(type="site.delete")
+    assert response.status_code == 302 and response.url == f"/jobs/{job.pk}/"
+
+
+def test_delete_while_a_job_runs_shows_the_reason(owner_client, site, owner, make_job):
+    make_job(site=site, user=owner, status=JobStatus.RUNNING)
+    response = owner_client.post(
+        f"/sites/{site.pk}/delete/", {"confirm_domain": "bücher.id"}, follow=True
+    )
+    assert "still in progress" in response.content.decode()
+    site.refresh_from_db()
+    assert site.status == SiteStatus.ACTIVE
+
+
+def site_jobs(site):
+    from panel.jobs.models import Job
+
+    return Job.objects.filter(site_id=site.pk)
