@@ -36,6 +36,7 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_by",
         "site_id",
         "attempts",
+        "worker",
         "payload",
         "error_message",
         "log",
