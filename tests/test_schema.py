@@ -72,6 +72,25 @@ def test_committed_seed_copy_is_identical_to_the_shared_seed():
     )
 
 
+def test_every_allowed_extra_is_documented_in_docs_schema_md():
+    doc = (Path(settings.BASE_DIR) / "docs" / "schema.md").read_text()
+    sections = {part.split(" ", 1)[0]: part for part in doc.split("\n### ")[1:]}
+    missing = [
+        f"{table}.{column}"
+        for table, columns in EXTRA_COLUMNS.items()
+        for column in sorted(columns)
+        if f"| `{column} " not in sections.get(table, "")
+    ]
+    missing += [
+        f"index {table}({column})"
+        for table, column, kind in sorted(EXTRA_INDEXES)
+        if f"`{table}_{column}_<hash>" not in doc
+    ]
+    missing += [f"trigger {t}" for t in REQUIRED_TRIGGERS if f"{t}_set_updated_at" not in doc]
+    assert "DEFERRABLE INITIALLY DEFERRED" in doc
+    assert not missing, "allowed extras not explained in docs/schema.md: " + ", ".join(missing)
+
+
 def _rows(cursor, sql: str, schema: str) -> list[tuple]:
     cursor.execute(sql, [schema, list(TABLES)])
     return cursor.fetchall()
