@@ -101,6 +101,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "panel.web.middleware.UserTimezoneMiddleware",
     "axes.middleware.AxesMiddleware",
+    # After OTPMiddleware: users with two-factor on must pass the OTP step on every page.
+    "panel.accounts.middleware.OTPRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "nusantara.urls"

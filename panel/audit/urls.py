@@ -1,3 +1,9 @@
 """The audit log page (admins)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("audit/", views.audit_list, name="audit_list"),
+]
