@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.conf import settings
-from django.test import Client, override_settings
+from django.test import Client
 
 from panel.accounts.models import Role
 
@@ -33,15 +32,6 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _fast_password_hashing():
-    """PBKDF2 at Django's production cost takes seconds per hash on two busy cores; tests hash
-    with MD5 first (the production hashers stay listed so their hashes still verify)."""
-    fast = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
-    with override_settings(PASSWORD_HASHERS=fast):
-        yield
 
 
 @pytest.fixture

@@ -48,6 +48,12 @@ MATRIX = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Production-cost PBKDF2 would dominate this matrix's run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def actors(db):
     user = UserFactory(username="owner")

@@ -10,6 +10,15 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2 at Django's production cost takes seconds per hash on two busy cores; these tests
+    hash with MD5 first (the production hashers stay listed, so their hashes still verify)."""
+    settings.PASSWORD_HASHERS = [FAST_HASHER, *settings.PASSWORD_HASHERS]
+
 
 def totp_code(device: TOTPDevice, steps: int = 0) -> str:
     """The code the app shows now, or `steps` periods of 30 s later/earlier (clock drift)."""
