@@ -137,3 +137,28 @@ def test_real_worker_writes_heartbeat_when_it_starts(client, start_worker):
     response = client.get("/healthz")
     assert response.status_code == 200, response.json()
     assert Heartbeat.objects.get(name="worker").detail["source"] == "spawn"
+
+
+def test_worker_healthcheck_command_follows_the_heartbeat():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="stale or missing"):
+        call_command("healthcheck")
+    beat()
+    call_command("healthcheck")
+    Heartbeat.objects.update(beat_at=timezone.now() - timedelta(hours=1))
+    with pytest.raises(CommandError, match="stale or missing"):
+        call_command("healthcheck")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_web_healthcheck_command_accepts_a_web_whose_worker_is_down(live_server):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("healthcheck", "--web", "--url", f"{live_server.url}/healthz", stdout=out)
+    assert "web ok (overall: error)" in out.getvalue()
+    with pytest.raises(CommandError, match="did not answer"):
+        call_command("healthcheck", "--web", "--url", f"http://127.0.0.1:{_free_port()}/healthz")
