@@ -14,7 +14,7 @@ from panel.audit.models import AuditLog
 from panel.certificates.models import SslCertificate
 from panel.jobs.models import Job
 
-from .factories import PASSWORD, SiteFactory
+from .factories import PASSWORD, SiteFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -228,3 +228,22 @@ def test_unknown_object_is_not_found(admin_client):
     url = reverse("admin:accounts_user_change", args=[uuid.uuid4()])
     # The admin redirects to its index with a "does not exist" message.
     assert admin_client.get(url).status_code == 302
+
+
+def test_the_last_active_admin_cannot_be_demoted_or_deactivated(admin_client, admin_user):
+    for data in ({"role": "user", "is_active": "on"}, {"role": "admin"}):
+        response = admin_client.post(_url(admin_user), {"username": admin_user.username, **data})
+        assert response.status_code == 200
+        assert "last active admin" in str(response.context["adminform"].form.non_field_errors())
+    admin_user.refresh_from_db()
+    assert (admin_user.role, admin_user.is_active) == (Role.ADMIN, True)
+
+
+def test_an_admin_can_be_demoted_while_another_remains(admin_client, admin_user):
+    other = UserFactory(username="other-admin", role=Role.ADMIN)
+    response = admin_client.post(
+        _url(other), {"username": other.username, "role": "user", "is_active": "on"}
+    )
+    assert response.status_code == 302
+    other.refresh_from_db()
+    assert other.role == Role.USER

@@ -13,12 +13,13 @@ from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from panel.audit.admin import AuditedAdminMixin
 
-from .models import User
+from .models import Role, User
 
 
 class UserCreationForm(auth_forms.AdminUserCreationForm):
@@ -37,6 +38,24 @@ class UserChangeForm(auth_forms.UserChangeForm):
         model = User
         fields = ("username", "password", "role", "is_active")
         field_classes = {"username": auth_forms.UsernameField}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        keeps_admin = cleaned.get("role") == Role.ADMIN and cleaned.get("is_active")
+        if not keeps_admin and _is_last_active_admin(self.instance):
+            # Nobody could reach the admin (or promote anyone) again.
+            raise ValidationError(
+                _("This is the last active admin: make another user admin first."),
+                code="last_admin",
+            )
+        return cleaned
+
+
+def _is_last_active_admin(user: User) -> bool:
+    if user.pk is None:
+        return False
+    admins = User.objects.filter(role=Role.ADMIN, is_active=True)
+    return admins.filter(pk=user.pk).exists() and not admins.exclude(pk=user.pk).exists()
 
 
 @admin.register(User)
@@ -101,6 +120,10 @@ class UserAdmin(AuditedAdminMixin, auth_admin.UserAdmin):
     def audit_metadata(self, obj: User) -> dict[str, Any]:  # type: ignore[override]
         return {"role": obj.role, "is_active": obj.is_active}
 
+
+admin.site.site_header = _("Nusantara Panel administration")
+admin.site.site_title = _("Nusantara Panel")
+admin.site.index_title = _("Raw records")
 
 # Access follows the role; groups and permissions are not used by the panel.
 if admin.site.is_registered(Group):
