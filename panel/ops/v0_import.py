@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
+from django.conf import settings
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 
@@ -172,6 +174,26 @@ def _fill_proxy_upstreams(parsed: Parsed) -> None:
             site["upstream"] = upstreams[site["id"]][1]
 
 
+def _warn_root_paths(sites: list[dict[str, Any]], result: ImportResult) -> None:
+    """root_path is imported as V0 had it (that is where the files are). The panel derives
+    `<NUSANTARA_WEB_ROOT>/<domain>` for new sites and only touches a directory named after the
+    domain; say which imported rows differ so the admin can move files or set the web root."""
+    web_root = PurePosixPath(str(settings.NUSANTARA_WEB_ROOT))
+    elsewhere = [s for s in sites if PurePosixPath(s["root_path"]) != web_root / s["domain"]]
+    unmanaged = [s["domain"] for s in sites if PurePosixPath(s["root_path"]).name != s["domain"]]
+    if elsewhere:
+        result.warnings.append(
+            f"{len(elsewhere)} site(s) keep a root_path outside NUSANTARA_WEB_ROOT ({web_root}), "
+            f"e.g. {elsewhere[0]['root_path']}: set NUSANTARA_WEB_ROOT to V0's web root, or move "
+            "the files and run `manage.py nginx_resync` (docs/operations.md, 'V0')."
+        )
+    if unmanaged:
+        result.warnings.append(
+            "root_path does not end in the domain, so the panel will not manage files there: "
+            + ", ".join(unmanaged[:20])
+        )
+
+
 def import_data(data: Any, *, dry_run: bool = False) -> ImportResult:
     result = ImportResult()
     parsed = validate(data, _existing_ids(data))
@@ -204,6 +226,7 @@ def import_data(data: Any, *, dry_run: bool = False) -> ImportResult:
                 f"{len(stuck)} job(s) were queued or running in V0; they are imported as they "
                 "were and are not re-run (the job reaper fails them; retry them from /jobs/)."
             )
+        _warn_root_paths(new["sites"], result)
         if dry_run:
             transaction.set_rollback(True)
     return result

@@ -125,6 +125,15 @@ def test_good_file_imports_everything_keeping_ids_and_timestamps(tmp_path):
     assert Site.objects.get(domain="api.batik-nusantara.com").upstream == "127.0.0.1:3000"
 
 
+def test_root_paths_outside_the_web_root_are_kept_and_reported(tmp_path):
+    with override_settings(NUSANTARA_WEB_ROOT=Path("/srv/www")):
+        out = _import(_write(tmp_path, _example()), "--dry-run")
+    assert "3 site(s) keep a root_path outside NUSANTARA_WEB_ROOT (/srv/www)" in out
+    with override_settings(NUSANTARA_WEB_ROOT=Path("/var/www")):
+        out = _import(_write(tmp_path, _example()), "--dry-run")
+    assert "root_path" not in out
+
+
 def test_new_audit_rows_continue_after_the_imported_ids(tmp_path):
     _import(_write(tmp_path, _with_unicode(_example())))
     entry = audit_record(actor=None, action="test.after_import", target_type="test")
