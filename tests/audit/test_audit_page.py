@@ -111,3 +111,11 @@ def test_secrets_never_reach_metadata(owner) -> None:
         actor=owner, action="x", metadata={"password": "p", "nested": {"token": "t"}, "ok": 1}
     )
     assert entry.metadata == {"password": "[removed]", "nested": {"token": "[removed]"}, "ok": 1}
+
+
+def test_targets_link_to_their_pages(admin_client, owner) -> None:
+    _entry(owner, "user.role_change", target=owner)
+    _entry(owner, "odd", target_type="site", target_id="not-a-uuid")
+    html = admin_client.get("/audit/").content.decode()
+    assert f'href="/users/{owner.pk}/"' in html
+    assert "not-a-uuid" in html
