@@ -1,14 +1,39 @@
-"""Job handlers for sites: `site.provision` and `site.delete`, run by the django-q2 worker."""
+"""Job handlers for sites: `site.provision` and `site.delete`, run by the django-q2 worker.
+
+Group commit: the worker that runs a site job takes the nginx writer lock and, while holding it,
+claims every other queued site job, so a burst of N sites costs one `nginx -t` and one reload
+instead of N of each (nginx -t on 5,000 vhosts takes ~260 ms). Each job still ends on its own:
+a site nginx rejects fails alone, with nginx's message, and the rest of the batch goes live.
+Everything here is idempotent: a re-run after a crash converges to the same files and rows.
+"""
 
 from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
 
 from django.db import transaction
 
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
-from panel.jobs.runner import JobFailed, job_log, register
+from panel.jobs.runner import JobFailed, claim_batch, complete_job, fail_job, job_log, register
 
+from . import nginx
 from .models import Site, SiteStatus
+
+logger = logging.getLogger(__name__)
+
+SITE_JOB_TYPES = ("site.provision", "site.delete")
+BATCH_LIMIT = 1000
+
+
+@dataclass
+class _Plan:
+    job: Job
+    domain: str = ""
+    content: str | None = None
+    site: Site | None = None
+    error: str | None = None
 
 
 def _site_failed(job: Job, message: str) -> None:
@@ -30,36 +55,91 @@ def _back_to(status: str):
     return on_retry
 
 
-@register(
-    "site.provision",
-    on_failure=_site_failed,
-    on_retry=_back_to(SiteStatus.PROVISIONING),
-)
-def provision(job: Job) -> None:
+def _prepare(job: Job) -> _Plan:
+    """Everything before nginx: load the site, create the document root, render the vhost."""
+    plan = _Plan(job=job, domain=job.payload.get("domain", ""))
     site = Site.objects.filter(pk=job.site_id).first()
-    if site is None:
-        raise JobFailed("The site no longer exists.")
-    job_log(job, f"provisioning {site.domain} ({site.runtime})")
-    with transaction.atomic():
-        Site.objects.filter(pk=site.pk).update(status=SiteStatus.ACTIVE)
-        audit_record(
-            actor=None,
-            action="site.provisioned",
-            target=site,
-            metadata={"domain": site.domain, "job_id": str(job.pk)},
-        )
+    try:
+        if job.type == "site.provision":
+            if site is None:
+                raise JobFailed("The site no longer exists.")
+            plan.site, plan.domain = site, site.domain
+            nginx.ensure_docroot(site)
+            plan.content = nginx.render_site(site)
+            job_log(job, f"document root {site.root_path} ready; vhost rendered ({site.runtime})")
+        else:
+            plan.site = site
+            plan.domain = site.domain if site else plan.domain
+            if not plan.domain:
+                raise JobFailed("The job does not say which domain to delete.")
+    except (JobFailed, nginx.NginxError, OSError) as exc:
+        plan.error = str(exc)
+    return plan
 
 
-@register("site.delete", on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))
-def delete(job: Job) -> None:
-    domain = job.payload.get("domain", "")
-    job_log(job, f"deleting {domain}")
+def _finish(plan: _Plan) -> None:
+    """The database side of a job whose nginx change went through."""
+    job = plan.job
+    if job.type == "site.provision":
+        with transaction.atomic():
+            Site.objects.filter(pk=job.site_id).update(status=SiteStatus.ACTIVE)
+            audit_record(
+                actor=None,
+                action="site.provisioned",
+                target_type="site",
+                target_id=job.site_id,
+                metadata={"domain": plan.domain, "job_id": str(job.pk)},
+            )
+        return
+    root_path = plan.site.root_path if plan.site else None
+    nginx.purge_site_files(plan.domain, root_path)
+    job_log(job, "document root and certificate files removed")
     with transaction.atomic():
+        # ssl_certificates rows go with it (ON DELETE CASCADE in the database).
         Site.objects.filter(pk=job.site_id).delete()
         audit_record(
             actor=None,
             action="site.deleted",
             target_type="site",
             target_id=job.site_id,
-            metadata={"domain": domain, "job_id": str(job.pk)},
+            metadata={"domain": plan.domain, "job_id": str(job.pk)},
         )
+
+
+def _run_site_jobs(job: Job) -> None:
+    with nginx.writer_lock():
+        others = claim_batch(types=SITE_JOB_TYPES, exclude=job.pk, limit=BATCH_LIMIT)
+        plans = [_prepare(j) for j in (job, *others)]
+        changes = {p.domain: p.content for p in plans if p.error is None}
+        result = nginx.apply(changes)
+    summary = (
+        f"nginx: {len(changes)} change(s) in this batch, {result.tests} test run(s), "
+        f"{'reloaded' if result.reloaded else 'not reloaded'}"
+    )
+    for plan in plans:
+        if plan.error is None and plan.domain in result.rejected:
+            plan.error = f"nginx rejected the configuration: {result.rejected[plan.domain]}"
+    leader, *rest = plans
+    for plan in rest:
+        job_log(plan.job, f"{summary} (run by {job.worker})")
+        try:
+            if plan.error:
+                fail_job(plan.job, plan.error)
+                continue
+            _finish(plan)
+            complete_job(plan.job)
+        except Exception as exc:  # one broken job must not strand the rest of the batch
+            logger.exception("site job %s errored in a batch", plan.job.pk)
+            fail_job(plan.job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])
+    job_log(job, summary)
+    if leader.error:
+        raise JobFailed(leader.error)
+    _finish(leader)
+
+
+register("site.provision", on_failure=_site_failed, on_retry=_back_to(SiteStatus.PROVISIONING))(
+    _run_site_jobs
+)
+register("site.delete", on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))(
+    _run_site_jobs
+)

@@ -54,7 +54,7 @@ def _env_value(value: Any) -> str | None:
 
 def worker_env(**overrides: Any) -> dict[str, str]:
     """The environment a worker needs to act like the test process (plus overrides)."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["DATABASE_URL"] = _database_url()
     env["SECRET_KEY"] = settings.SECRET_KEY
     env["DJANGO_SETTINGS_MODULE"] = "nusantara.settings"
@@ -155,7 +155,8 @@ class WorkerManager:
 
 
 @pytest.fixture(scope="session")
-def worker_manager():
+def worker_manager(django_db_setup):
+    # Depends on the test database so that the worker stops before the database is dropped.
     manager = WorkerManager()
     yield manager
     manager.stop()

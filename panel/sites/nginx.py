@@ -1,0 +1,412 @@
+"""nginx configuration as a transaction, so that one bad site can never take nginx down.
+
+apply() runs under one writer lock (fcntl on <data dir>/nginx.lock): test the current config and
+refuse if it is already broken; journal the previous files; write the new ones atomically; test
+again; reload once. A change nginx rejects is rolled back (its file kept as `<domain>.conf.err`)
+and reported with nginx's own message while the rest of the batch goes ahead. If the writer dies
+mid-way, the next writer restores the journal first. Callers hand in many changes at once (see
+panel/sites/handlers.py) so that a burst of sites costs one test and one reload, not one each.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+
+from .domains import normalize_domain
+from .models import Runtime, Site
+
+logger = logging.getLogger(__name__)
+
+# Paths and listen addresses go into nginx directives: allow only what cannot break out of one.
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@-]*$")
+_LISTEN = re.compile(r"^(?:(?:[0-9.]+|\[[0-9a-fA-F:.]+\]|[a-z0-9.-]+):)?[0-9]{1,5}$")
+_CONF_REF = re.compile(r" in (/\S+?\.conf):\d+")
+_LOG_PREFIX = re.compile(
+    r"^(?:nginx: )?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?\[(\w+)\] (?:\d+#\d+: )?"
+)
+_FASTCGI_PARAMS = (
+    "/etc/nginx/fastcgi_params",
+    "/usr/local/etc/nginx/fastcgi_params",
+    "/usr/local/nginx/conf/fastcgi_params",
+    "/opt/homebrew/etc/nginx/fastcgi_params",
+)
+INDEX_PAGES = {
+    Runtime.STATIC: (
+        "index.html",
+        '<!doctype html>\n<html><head><meta charset="utf-8"><title>{domain}</title></head>\n'
+        "<body><h1>{domain}</h1><p>Hosted by Nusantara Panel. Upload your site to replace "
+        "this page.</p></body></html>\n",
+    ),
+    Runtime.PHP: (
+        "index.php",
+        "<?php\n// Default page of {domain}: upload your application to replace it.\n"
+        'echo "<h1>{domain}</h1><p>PHP " . PHP_MAJOR_VERSION . " works: 6 * 7 = " . (6 * 7) '
+        '. "</p>";\n',
+    ),
+}
+
+_local = threading.local()
+
+
+class NginxError(Exception):
+    """nginx refused a change (the message is nginx's own) or the config is already broken."""
+
+
+@dataclass
+class ApplyResult:
+    rejected: dict[str, str] = field(default_factory=dict)
+    applied: list[str] = field(default_factory=list)
+    tests: int = 0
+    reloaded: bool = False
+
+
+def _safe_path(path: Path | str, what: str) -> str:
+    value = str(path)
+    if not _SAFE_PATH.match(value):
+        raise NginxError(
+            _("The %(what)s path %(path)s contains characters nginx cannot be given safely.")
+            % {"what": what, "path": value[:200]}
+        )
+    return value
+
+
+def _listen(value: str, what: str) -> str:
+    if not _LISTEN.match(value):
+        raise NginxError(_("%(what)s is not a valid listen address.") % {"what": what})
+    return value
+
+
+def cert_paths(domain: str) -> tuple[Path, Path]:
+    """Where the certificates helper writes a site's certificate: (fullchain, privkey)."""
+    base = Path(settings.NUSANTARA_CERT_DIR) / domain
+    return base / "fullchain.pem", base / "privkey.pem"
+
+
+def conf_path(domain: str) -> Path:
+    return Path(settings.NUSANTARA_NGINX_CONF_DIR) / f"{domain}.conf"
+
+
+def fastcgi_params() -> str:
+    for candidate in _FASTCGI_PARAMS:
+        if os.path.exists(candidate):
+            return candidate
+    return "fastcgi_params"  # relative to nginx's own conf dir
+
+
+def render_site(site: Site) -> str:
+    """The vhost for a site as the database and the certificate files describe it."""
+    # Defence in depth: only a name that is already in normalised form ever reaches nginx.
+    if normalize_domain(site.domain) != site.domain:
+        raise NginxError(_("The stored domain is not in normalised form."))
+    if site.runtime not in Runtime.values:
+        raise NginxError(_("Unknown runtime %(runtime)s.") % {"runtime": site.runtime})
+    upstream = None
+    if site.runtime == Runtime.PROXY:
+        from .services import normalize_upstream
+
+        upstream = normalize_upstream(site.upstream)
+    fullchain, privkey = cert_paths(site.domain)
+    https = fullchain.is_file() and privkey.is_file()
+    https_listen = _listen(settings.NUSANTARA_HTTPS_LISTEN, "NUSANTARA_HTTPS_LISTEN")
+    https_port = https_listen.rsplit(":", 1)[-1]
+    params = fastcgi_params()
+    return render_to_string(
+        "sites/nginx/vhost.conf",
+        {
+            "site_id": site.pk,
+            "domain": site.domain,
+            "runtime": site.runtime,
+            "root": _safe_path(site.root_path, "document root"),
+            "upstream": upstream,
+            "php_socket": _safe_path(settings.NUSANTARA_PHP_FPM_SOCKET, "php-fpm socket"),
+            "fastcgi_params": _safe_path(params, "fastcgi_params")
+            if params.startswith("/")
+            else params,
+            "challenge_root": _safe_path(settings.NUSANTARA_CHALLENGE_DIR, "challenge"),
+            "http_listen": _listen(settings.NUSANTARA_HTTP_LISTEN, "NUSANTARA_HTTP_LISTEN"),
+            "https": https,
+            "https_listen": https_listen,
+            "https_port_suffix": "" if https_port == "443" else f":{https_port}",
+            "fullchain": _safe_path(fullchain, "certificate") if https else "",
+            "privkey": _safe_path(privkey, "key") if https else "",
+        },
+    )
+
+
+def ensure_docroot(site: Site) -> Path:
+    """Create the document root with a default index page (kept if the site already has one)."""
+    root = _site_dir(Path(site.root_path), site.domain)
+    if not root.parent.exists():
+        root.parent.mkdir(parents=True)
+        root.parent.chmod(0o755)
+    root.mkdir(exist_ok=True)
+    root.chmod(0o755)  # php-fpm's pool user (not the panel's) must read it
+    page = INDEX_PAGES.get(site.runtime)
+    existing = ("index.html", "index.htm", "index.php")
+    if page and not any((root / name).exists() for name in existing):
+        name, body = page
+        _write_atomic(root / name, body.format(domain=site.domain), mode=0o644)
+    return root
+
+
+def _site_dir(path: Path, domain: str) -> Path:
+    # Never act on a path that is not "<somewhere>/<this domain>": a guard against a bad row.
+    if path.name != domain or not path.is_absolute() or ".." in path.parts:
+        raise NginxError(_("Refusing to touch %(path)s.") % {"path": str(path)[:200]})
+    return path
+
+
+def purge_site_files(domain: str, root_path: str | None = None) -> None:
+    """Remove everything the panel keeps on disk for a domain besides its vhost."""
+    domain = normalize_domain(domain)
+    dirs = [Path(settings.NUSANTARA_WEB_ROOT) / domain, Path(settings.NUSANTARA_CERT_DIR) / domain]
+    if root_path:
+        dirs.append(_site_dir(Path(root_path), domain))
+    for directory in dirs:
+        shutil.rmtree(directory, ignore_errors=True)
+    conf_path(domain).with_name(f"{domain}.conf.err").unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, content: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+
+
+def _run(command: str) -> tuple[bool, str]:
+    argv = shlex.split(command)
+    if not argv:
+        return True, ""
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"{argv[0]}: {exc}"
+    return res.returncode == 0, _clean(res.stderr + res.stdout)
+
+
+def _clean(output: str) -> str:
+    """nginx's message without timestamps, pids and the 'test failed' trailer."""
+    lines = []
+    for line in output.splitlines():
+        line = _LOG_PREFIX.sub(r"[\1] ", line.strip())
+        if line and not line.endswith(("test failed", "syntax is ok", "test is successful")):
+            lines.append(line)
+    return "\n".join(lines)[-2000:] or output.strip()[-2000:]
+
+
+def _test() -> tuple[bool, str]:
+    return _run(settings.NUSANTARA_NGINX_TEST_CMD)
+
+
+# --- the journal: what the files were before the running transaction -------------------------
+
+
+def _journal_dir() -> Path:
+    return Path(settings.NUSANTARA_DATA_DIR) / "nginx-journal"
+
+
+def _journal_begin(domains: list[str]) -> dict[str, bool]:
+    journal = _journal_dir()
+    shutil.rmtree(journal, ignore_errors=True)
+    journal.mkdir(parents=True)
+    existed = {}
+    for domain in domains:
+        current = conf_path(domain)
+        existed[domain] = current.is_file()
+        if existed[domain]:
+            shutil.copy2(current, journal / f"{domain}.conf")
+    # The manifest is written last: its presence means "a transaction is open, undo it".
+    _write_atomic(journal / "manifest.json", json.dumps(existed), mode=0o600)
+    return existed
+
+
+def _restore(domain: str, existed: bool) -> None:
+    target = conf_path(domain)
+    if existed:
+        backup = _journal_dir() / f"{domain}.conf"
+        _write_atomic(target, backup.read_text(encoding="utf-8"))
+    else:
+        target.unlink(missing_ok=True)
+
+
+def _journal_end() -> None:
+    shutil.rmtree(_journal_dir(), ignore_errors=True)
+
+
+def _recover_journal() -> None:
+    manifest = _journal_dir() / "manifest.json"
+    if not manifest.exists():
+        return
+    existed = json.loads(manifest.read_text())
+    logger.warning("nginx: undoing an interrupted change of %d vhost(s)", len(existed))
+    for domain, had in existed.items():
+        _restore(domain, had)
+    _journal_end()
+
+
+@contextmanager
+def writer_lock() -> Iterator[None]:
+    """One writer at a time across processes; re-entrant within a thread."""
+    if getattr(_local, "depth", 0):
+        _local.depth += 1
+        try:
+            yield
+        finally:
+            _local.depth -= 1
+        return
+    data_dir = Path(settings.NUSANTARA_DATA_DIR)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "nginx.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _local.depth = 1
+        _recover_journal()
+        yield
+    finally:
+        _local.depth = 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _culprit(message: str, pending: set[str]) -> str | None:
+    """The domain among `pending` whose vhost (or certificate) nginx's error names, if any."""
+    conf_dir = Path(settings.NUSANTARA_NGINX_CONF_DIR)
+    for ref in _CONF_REF.findall(message):
+        path = Path(ref)
+        if path.parent == conf_dir and path.name[: -len(".conf")] in pending:
+            return path.name[: -len(".conf")]
+    return None
+
+
+def apply(changes: Mapping[str, str | None]) -> ApplyResult:
+    """Apply {domain: vhost text, or None to remove} as one transaction; see the module doc."""
+    result = ApplyResult()
+    if not changes:
+        return result
+    conf_dir = Path(settings.NUSANTARA_NGINX_CONF_DIR)
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    with writer_lock():
+        ok, message = _test()
+        result.tests += 1
+        if not ok:
+            refusal = _(
+                "nginx's current configuration is already broken, so no change was made. "
+                "Fix it first; nginx says: %(message)s"
+            ) % {"message": message}
+            result.rejected = dict.fromkeys(changes, refusal)
+            return result
+        existed = _journal_begin(list(changes))
+        for domain, content in changes.items():
+            _write_change(domain, content)
+        pending = set(changes)
+        while True:
+            ok, message = _test()
+            result.tests += 1
+            if ok:
+                break
+            culprit = _culprit(message, pending)
+            if culprit is None:
+                # nginx did not say which of our files it choked on: find out by halves.
+                for domain in pending:
+                    _restore(domain, existed[domain])
+                pending = _bisect(sorted(pending), changes, existed, result)
+                break
+            _reject(culprit, changes, existed, result, message)
+            pending.discard(culprit)
+        if pending and settings.NUSANTARA_NGINX_RELOAD_CMD.strip():
+            ok, message = _run(settings.NUSANTARA_NGINX_RELOAD_CMD)
+            if not ok:
+                for domain in pending:
+                    _restore(domain, existed[domain])
+                    result.rejected[domain] = _("nginx could not reload: %(message)s") % {
+                        "message": message
+                    }
+                pending.clear()
+            else:
+                result.reloaded = True
+        _journal_end()
+        for domain in pending:
+            conf_path(domain).with_name(f"{domain}.conf.err").unlink(missing_ok=True)
+        result.applied = sorted(pending)
+    return result
+
+
+def _reject(
+    domain: str,
+    changes: Mapping[str, str | None],
+    existed: dict[str, bool],
+    result: ApplyResult,
+    message: str,
+) -> None:
+    """Put the previous file back and keep the refused one beside it for inspection."""
+    content = changes[domain]
+    if content is not None:
+        _write_atomic(conf_path(domain).with_name(f"{domain}.conf.err"), content)
+    _restore(domain, existed[domain])
+    result.rejected[domain] = message
+
+
+def _write_change(domain: str, content: str | None) -> None:
+    if content is None:
+        conf_path(domain).unlink(missing_ok=True)
+    else:
+        _write_atomic(conf_path(domain), content)
+
+
+def _bisect(
+    domains: list[str],
+    changes: Mapping[str, str | None],
+    existed: dict[str, bool],
+    result: ApplyResult,
+) -> set[str]:
+    """Starting from the previous (good) files, apply `domains` in halves until every change
+    that nginx accepts is in place and every one it refuses is rejected. Returns the accepted."""
+    for domain in domains:
+        _write_change(domain, changes[domain])
+    ok, message = _test()
+    result.tests += 1
+    if ok:
+        return set(domains)
+    if len(domains) == 1:
+        _reject(domains[0], changes, existed, result, message)
+        return set()
+    for domain in domains:
+        _restore(domain, existed[domain])
+    half = len(domains) // 2
+    accepted = _bisect(domains[:half], changes, existed, result)
+    return accepted | _bisect(domains[half:], changes, existed, result)
+
+
+def sync_site(site: Site) -> None:
+    """Render the site's vhost from the database and the certificate files, and apply it."""
+    result = apply({site.domain: render_site(site)})
+    if site.domain in result.rejected:
+        raise NginxError(result.rejected[site.domain])
+
+
+def remove_site(domain: str, root_path: str | None = None) -> None:
+    """Remove the vhost (transactionally), then the document root and certificate files."""
+    result = apply({domain: None})
+    if domain in result.rejected:
+        raise NginxError(result.rejected[domain])
+    purge_site_files(domain, root_path)

@@ -1,0 +1,169 @@
+"""panel.sites.nginx against a real nginx: render, apply as a transaction, rollback, recovery."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from panel.sites import nginx as ngx
+from panel.sites.models import Runtime, Site
+
+
+def _site(domain: str, runtime: str = Runtime.STATIC, upstream: str | None = None) -> Site:
+    from django.conf import settings
+
+    return Site(
+        domain=domain,
+        runtime=runtime,
+        upstream=upstream,
+        root_path=str(settings.NUSANTARA_WEB_ROOT / domain),
+    )
+
+
+def _provision(site: Site) -> None:
+    ngx.ensure_docroot(site)
+    ngx.sync_site(site)
+
+
+def test_static_site_is_served_by_host_header(nginx):
+    site = _site("static-unit.example")
+    _provision(site)
+    resp = nginx.wait_for(site.domain)
+    assert resp.status == 200 and "<h1>static-unit.example</h1>" in resp.body
+    assert nginx.get("other.example").status == 404
+
+
+def test_every_vhost_serves_the_shared_challenge_directory(nginx, settings):
+    site = _site("challenge-unit.example")
+    _provision(site)
+    token_dir = settings.NUSANTARA_CHALLENGE_DIR / ".well-known" / "acme-challenge"
+    token_dir.mkdir(parents=True, exist_ok=True)
+    (token_dir / "tok123").write_text("tok123.thumb")
+    resp = nginx.wait_for(site.domain, "/.well-known/acme-challenge/tok123")
+    assert resp.status == 200 and resp.body == "tok123.thumb"
+    assert resp.headers["Content-Type"].startswith("text/plain")
+
+
+def test_rejected_change_is_rolled_back_and_kept_as_err(nginx, settings):
+    good = _site("keeps-serving.example")
+    _provision(good)
+    bad = _site("broken-cert.example")
+    fullchain, privkey = ngx.cert_paths(bad.domain)
+    fullchain.parent.mkdir(parents=True)
+    fullchain.write_text("not a certificate")
+    privkey.write_text("not a key")
+    mates = [_site(f"batch-mate{i}.example") for i in range(3)]
+    for mate in mates:
+        ngx.ensure_docroot(mate)
+    changes = {s.domain: ngx.render_site(s) for s in [*mates[:2], bad, mates[2]]}
+    result = ngx.apply(changes)
+    assert set(result.rejected) == {bad.domain}
+    assert "cannot load certificate" in result.rejected[bad.domain]
+    assert "broken-cert.example/fullchain.pem" in result.rejected[bad.domain]
+    assert result.applied == sorted(m.domain for m in mates) and result.reloaded
+    assert not ngx.conf_path(bad.domain).exists()
+    assert ngx.conf_path(bad.domain).with_name(f"{bad.domain}.conf.err").exists()
+    for mate in mates:
+        assert nginx.wait_for(mate.domain).status == 200
+    assert nginx.config_ok()[0]
+    assert nginx.get(good.domain).status == 200
+    with pytest.raises(ngx.NginxError, match="broken-cert.example"):
+        ngx.sync_site(bad)
+
+
+def test_already_broken_config_is_refused_without_writing(nginx):
+    hand_edit = nginx.conf_dir / "hand-edited.conf"
+    hand_edit.write_text("server { this is not nginx }\n")
+    try:
+        site = _site("refused.example")
+        with pytest.raises(ngx.NginxError, match="already broken"):
+            ngx.sync_site(site)
+        assert not ngx.conf_path(site.domain).exists()
+    finally:
+        hand_edit.unlink()
+
+
+def test_interrupted_transaction_is_undone_by_the_next_writer(nginx, settings):
+    site = _site("journal.example")
+    _provision(site)
+    before = ngx.conf_path(site.domain).read_text()
+    # What a writer killed between writing and testing leaves behind.
+    ngx._journal_begin([site.domain, "half-written.example"])
+    ngx.conf_path(site.domain).write_text("garbage {")
+    ngx.conf_path("half-written.example").write_text("garbage {")
+    with ngx.writer_lock():
+        pass
+    assert ngx.conf_path(site.domain).read_text() == before
+    assert not ngx.conf_path("half-written.example").exists()
+    assert not (settings.NUSANTARA_DATA_DIR / "nginx-journal").exists()
+
+
+def test_remove_site_leaves_nothing_behind(nginx, settings):
+    site = _site("removed.example")
+    _provision(site)
+    cert_dir = settings.NUSANTARA_CERT_DIR / site.domain
+    cert_dir.mkdir(parents=True)
+    (cert_dir / "leftover").write_text("x")
+    ngx.remove_site(site.domain, site.root_path)
+    assert not ngx.conf_path(site.domain).exists()
+    assert not (settings.NUSANTARA_WEB_ROOT / site.domain).exists()
+    assert not cert_dir.exists()
+    assert nginx.wait_for(site.domain, status=404).status == 404
+
+
+def test_https_server_appears_when_certificate_files_exist(nginx, tmp_path):
+    site = _site("tls-unit.example")
+    _provision(site)
+    fullchain, privkey = ngx.cert_paths(site.domain)
+    fullchain.parent.mkdir(parents=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            f"/CN={site.domain}",
+            "-days",
+            "2",
+            "-keyout",
+            str(privkey),
+            "-out",
+            str(fullchain),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    ngx.sync_site(site)
+    resp = nginx.wait_for(site.domain, status=301)
+    assert resp.headers["Location"] == f"https://{site.domain}:{nginx.https_port}/"
+    challenge = nginx.get(site.domain, "/.well-known/acme-challenge/missing")
+    assert challenge.status == 404  # still answered over HTTP, not redirected
+    resp = nginx.https_get(site.domain)
+    assert resp.status == 200 and "tls-unit.example" in resp.body
+
+
+def test_unsafe_paths_never_reach_a_vhost(nginx, settings):
+    settings.NUSANTARA_PHP_FPM_SOCKET = "/run/php.sock; include /etc/passwd"
+    with pytest.raises(ngx.NginxError, match="php-fpm socket"):
+        ngx.render_site(_site("unsafe.example", Runtime.PHP))
+
+
+def test_render_refuses_a_domain_that_is_not_normalised(nginx):
+    with pytest.raises(ngx.NginxError):
+        ngx.render_site(_site("Bad.Example"))
+    with pytest.raises(Exception):  # noqa: B017 - ValidationError from the domain rules
+        ngx.render_site(_site("a.com;"))
+
+
+def test_journal_manifest_is_json(nginx, settings):
+    ngx._journal_begin(["x.example"])
+    manifest = settings.NUSANTARA_DATA_DIR / "nginx-journal" / "manifest.json"
+    assert json.loads(manifest.read_text()) == {"x.example": False}
+    ngx._journal_end()

@@ -1,0 +1,103 @@
+"""End to end through the real worker, nginx and php-fpm: sites go live, fail alone, go away."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from panel.audit.models import AuditLog
+from panel.jobs.models import Job
+from panel.sites import nginx as ngx
+from panel.sites.models import Site, SiteStatus
+from panel.sites.services import site_create, site_delete
+
+
+@pytest.fixture
+def upstream():
+    """A small HTTP app on a free loopback port, for the proxy runtime."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"upstream saw host {self.headers['Host']}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _job(site: Site) -> Job:
+    return Job.objects.filter(site_id=site.pk).order_by("-created_at").first()
+
+
+def test_static_php_and_proxy_sites_are_served(worker, nginx, owner, upstream):
+    static = site_create(user=owner, domain="static.e2e.example", runtime="static")
+    php = site_create(user=owner, domain="php.e2e.example", runtime="php")
+    proxy = site_create(user=owner, domain="proxy.e2e.example", runtime="proxy", upstream=upstream)
+    for site in (static, php, proxy):
+        job = worker.wait_for_job(_job(site))
+        assert job.status == "success", job.error_message
+        assert job.started_at <= job.finished_at
+        site.refresh_from_db()
+        assert site.status == SiteStatus.ACTIVE
+    assert "<h1>static.e2e.example</h1>" in nginx.wait_for(static.domain).body
+    body = nginx.wait_for(php.domain).body
+    assert "6 * 7 = 42" in body and "<?php" not in body  # executed, not served as source
+    assert nginx.wait_for(proxy.domain).body == "upstream saw host proxy.e2e.example"
+    for site in (static, php, proxy):
+        actions = set(
+            AuditLog.objects.filter(target_id=str(site.pk)).values_list("action", flat=True)
+        )
+        assert {"site.create", "site.provisioned"} <= actions
+    assert any("vhost rendered" in line["msg"] for line in _job(php).log)
+
+
+def test_deleted_site_leaves_nothing_behind(worker, nginx, owner, settings):
+    site = site_create(user=owner, domain="gone.e2e.example", runtime="static")
+    assert worker.wait_for_job(_job(site)).status == "success"
+    assert nginx.wait_for(site.domain).status == 200
+    cert_dir = settings.NUSANTARA_CERT_DIR / site.domain
+    cert_dir.mkdir(parents=True)
+    (cert_dir / "account-note").write_text("x")
+    job = worker.wait_for_job(site_delete(user=owner, site=site))
+    assert job.status == "success", job.error_message
+    assert not Site.objects.filter(pk=site.pk).exists()
+    assert nginx.wait_for(site.domain, status=404).status == 404
+    assert not ngx.conf_path(site.domain).exists()
+    assert not (settings.NUSANTARA_WEB_ROOT / site.domain).exists()
+    assert not cert_dir.exists()
+    assert AuditLog.objects.filter(action="site.deleted", target_id=str(site.pk)).exists()
+
+
+def test_site_nginx_rejects_fails_alone_and_everything_else_keeps_serving(
+    worker, nginx, owner, settings
+):
+    good = site_create(user=owner, domain="survivor.e2e.example", runtime="static")
+    assert worker.wait_for_job(_job(good)).status == "success"
+    # A certificate that nginx cannot load: `nginx -t` fails for real for this one site.
+    fullchain, privkey = ngx.cert_paths("victim.e2e.example")
+    fullchain.parent.mkdir(parents=True)
+    fullchain.write_text("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
+    privkey.write_text("broken")
+    bad = site_create(user=owner, domain="victim.e2e.example", runtime="static")
+    job = worker.wait_for_job(_job(bad))
+    assert job.status == "failed"
+    assert "cannot load certificate" in job.error_message
+    bad.refresh_from_db()
+    assert bad.status == SiteStatus.FAILED
+    assert AuditLog.objects.filter(action="site.provision_failed", target_id=str(bad.pk)).exists()
+    assert nginx.get(good.domain).status == 200
+    assert nginx.config_ok()[0]
+    assert not ngx.conf_path(bad.domain).exists()
+    assert ngx.conf_path(bad.domain).with_name(f"{bad.domain}.conf.err").exists()
