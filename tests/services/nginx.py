@@ -76,6 +76,22 @@ class NginxService:
     argv: list[str] = field(default_factory=list)
 
     @property
+    def settings(self) -> dict[str, object]:
+        """The panel settings that point at this nginx (applied for the session)."""
+        return {
+            "DATA_DIR": self.data_dir,
+            "NUSANTARA_DATA_DIR": self.data_dir,
+            "NUSANTARA_WEB_ROOT": self.web_root,
+            "NUSANTARA_NGINX_CONF_DIR": self.conf_dir,
+            "NUSANTARA_CHALLENGE_DIR": self.data_dir / "acme-challenge",
+            "NUSANTARA_CERT_DIR": self.data_dir / "certs",
+            "NUSANTARA_NGINX_TEST_CMD": self.test_cmd,
+            "NUSANTARA_NGINX_RELOAD_CMD": self.reload_cmd,
+            "NUSANTARA_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+            "NUSANTARA_HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
+        }
+
+    @property
     def test_cmd(self) -> str:
         return f"nginx -t -q -p {self.dir} -c {self.dir}/nginx.conf"
 
@@ -187,18 +203,7 @@ def nginx():
     base = Path(tempfile.mkdtemp(prefix="np-nginx-"))
     base.chmod(0o755)  # php-fpm's pool user must reach the web root below it
     svc = start_nginx(base)
-    override = override_settings(
-        DATA_DIR=svc.data_dir,
-        NUSANTARA_DATA_DIR=svc.data_dir,
-        NUSANTARA_WEB_ROOT=svc.web_root,
-        NUSANTARA_NGINX_CONF_DIR=svc.conf_dir,
-        NUSANTARA_CHALLENGE_DIR=svc.data_dir / "acme-challenge",
-        NUSANTARA_CERT_DIR=svc.data_dir / "certs",
-        NUSANTARA_NGINX_TEST_CMD=svc.test_cmd,
-        NUSANTARA_NGINX_RELOAD_CMD=svc.reload_cmd,
-        NUSANTARA_HTTP_LISTEN=f"127.0.0.1:{svc.http_port}",
-        NUSANTARA_HTTPS_LISTEN=f"127.0.0.1:{svc.https_port}",
-    )
+    override = override_settings(**svc.settings)
     override.enable()
     try:
         yield svc
