@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.services.phpfpm",
     "tests.services.worker",
     "tests.services.pebble",
+    "tests.locale_build",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -47,4 +47,7 @@ def test_lockout_page_is_translated(client: Client, owner) -> None:
     _fail(client, "owner", settings.AXES_FAILURE_LIMIT)
     response = login(client, "owner", PASSWORD, HTTP_ACCEPT_LANGUAGE="id")
     assert response.status_code == 429
-    assert 'lang="id"' in response.content.decode()
+    html = response.content.decode()
+    assert 'lang="id"' in html
+    assert "Terlalu banyak percobaan masuk yang gagal" in html
+    assert "Coba lagi dalam 15 menit." in html

@@ -1,0 +1,46 @@
+"""Compiled translation catalogs for the test session.
+
+The .mo files are build output (not in git). CI and bin/test run compilemessages; this session
+fixture does it too when a catalog is missing or older than its .po, so a plain `pytest` after
+editing a translation tests the new text.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+
+def stale_catalogs() -> list[Path]:
+    stale = []
+    for locale_dir in settings.LOCALE_PATHS:
+        for po in Path(locale_dir).glob("*/LC_MESSAGES/*.po"):
+            mo = po.with_suffix(".mo")
+            if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+                stale.append(po)
+    return stale
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_catalogs() -> None:
+    stale = stale_catalogs()
+    if not stale:
+        return
+    locales = sorted({po.parent.parent.name for po in stale})
+    # Only our own catalogs: a bare compilemessages would also walk .venv.
+    call_command(
+        "compilemessages",
+        locale=locales,
+        ignore_patterns=[".venv", "var", "node_modules", "staticfiles"],
+        stdout=StringIO(),
+        verbosity=0,
+    )
+    # Catalogs loaded before the build (e.g. at import) would hide the new translations.
+    from django.utils.translation import trans_real
+
+    trans_real._translations = {}
+    trans_real._default = None
