@@ -1,0 +1,72 @@
+"""Browser tests: Playwright drives Debian's Chromium against pytest-django's live server.
+
+The live server runs in this process, so it sees the settings that the nginx and Pebble session
+fixtures point at their private instances; the real qcluster worker (tests/services/worker.py)
+shares the same test database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require
+
+CHROMIUM = os.environ.get("NP_CHROMIUM", "/usr/bin/chromium")
+# FACTS.md: without the background-networking flags Chromium keeps reaching for the internet.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+# Playwright's sync API runs an event loop in this thread; Django would then refuse ORM calls
+# from the test body ("async context"). The calls are plain blocking ones, so that is safe here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# The live server on loopback IPv4 (Chromium may resolve "localhost" to ::1 first).
+os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    require(
+        Path(CHROMIUM).exists() or shutil.which("chromium") is not None,
+        f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)",
+    )
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 860}}
+
+
+@pytest.fixture
+def panel_server(live_server, settings, pebble, worker):
+    """The live panel over plain HTTP (secure cookies off even if DEBUG is off in CI), with the
+    real worker, nginx and Pebble behind it."""
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SECURE_HSTS_SECONDS = 0
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+    return live_server
+
+
+@pytest.fixture
+def shoot():
+    """Save a full-page screenshot as docs/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def _shoot(page, name: str) -> None:
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    return _shoot
