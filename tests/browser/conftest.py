@@ -62,11 +62,16 @@ def panel_server(live_server, settings, pebble, worker):
 
 
 @pytest.fixture
-def shoot():
-    """Save a full-page screenshot as docs/screenshots/<name>.png."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def shoot(tmp_path):
+    """Save a full-page screenshot as <name>.png: into docs/screenshots/ in CI or with
+    NP_SCREENSHOTS=1, else into the test's tmp dir (so a local run leaves git clean)."""
+    wanted = os.environ.get("NP_SCREENSHOTS") == "1" or os.environ.get("CI") == "true"
+    target = SCREENSHOTS if wanted else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
 
     def _shoot(page, name: str) -> None:
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        path = target / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 5_000, f"empty screenshot {path}"
 
     return _shoot
