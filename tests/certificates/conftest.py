@@ -1,39 +1,103 @@
-"""Certificate tests: Pebble validates HTTP-01 against the suite's challenge directory."""
+"""Certificate tests: sites served by the suite's real nginx, Pebble validating through it."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
+import http.client
+import socket
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from django.conf import settings
+from cryptography import x509
+
+from panel.sites.models import SiteStatus
+from tests.factories import SiteFactory
 
 
-@pytest.fixture(scope="session")
-def acme_data_dir(tmp_path_factory):
-    """A private data dir (account key, challenge dir, certs) for the session."""
-    data = tmp_path_factory.mktemp("data")
-    names = ("NUSANTARA_DATA_DIR", "NUSANTARA_CHALLENGE_DIR", "NUSANTARA_CERT_DIR")
-    saved = {n: getattr(settings, n) for n in names}
-    settings.NUSANTARA_DATA_DIR = data
-    settings.NUSANTARA_CHALLENGE_DIR = data / "acme-challenge"
-    settings.NUSANTARA_CERT_DIR = data / "certs"
-    settings.NUSANTARA_CHALLENGE_DIR.mkdir()
-    yield data
-    for n, v in saved.items():
-        setattr(settings, n, v)
+@pytest.fixture
+def unique_domain():
+    """Vhosts outlive a test's database rows (nginx is per session): never reuse a name."""
+
+    def make(prefix: str = "site") -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:10]}.example.com"
+
+    return make
 
 
-@pytest.fixture(scope="session")
-def pebble_http_port(acme_data_dir):
-    """Interim: a tiny HTTP server on the challenge dir until the suite's nginx exists."""
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(settings.NUSANTARA_CHALLENGE_DIR)
-    )
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
+def wait_stable(nginx, domain: str, status: int = 200, timeout: float = 10) -> None:
+    """After a reload, nginx's old worker can answer a few more requests with the old config:
+    wait until several answers in a row agree."""
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while streak < 5:
+        streak = streak + 1 if nginx.get(domain).status == status else 0
+        assert time.monotonic() < deadline, f"{domain} never settled on HTTP {status}"
+        time.sleep(0.02)
+
+
+@dataclass
+class Fetched:
+    status: int
+    body: str
+    serial: str
+
+
+def https_fetch(nginx, domain: str, cafile: str, path: str = "/", timeout: float = 3) -> Fetched:
+    """GET over HTTPS with SNI = domain, verified against `cafile`; one fresh connection.
+    The peer certificate is read right after the handshake (nginx may close the connection
+    after the response, e.g. an old worker shutting down during a reload)."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    sock = socket.create_connection(("127.0.0.1", nginx.https_port), timeout=timeout)
+    with ctx.wrap_socket(sock, server_hostname=domain) as tls:
+        leaf = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+        conn = http.client.HTTPSConnection(domain, nginx.https_port, timeout=timeout)
+        conn.sock = tls
+        conn.request("GET", path, headers={"Host": domain})
+        resp = conn.getresponse()
+        body = resp.read().decode("utf-8", "replace")
+    return Fetched(resp.status, body, format(leaf.serial_number, "x"))
+
+
+def served_serial(nginx, domain: str, cafile: str) -> str | None:
+    """Serial of the certificate nginx serves for `domain` if it verifies, else None."""
+    try:
+        resp = https_fetch(nginx, domain, cafile, timeout=2)
+    except OSError:  # ssl.SSLError included: not (yet) serving a valid certificate
+        return None
+    return resp.serial if resp.status == 200 else None
+
+
+def wait_https(nginx, domain: str, cafile: str, serial: str | None = None, timeout=10) -> str:
+    """Wait until several HTTPS answers in a row verify (and carry `serial` if given): right
+    after a reload, the old nginx worker still accepts a few connections with the old config."""
+    deadline = time.monotonic() + timeout
+    streak, last = 0, None
+    while streak < 5:
+        last = served_serial(nginx, domain, cafile)
+        good = last is not None and (serial is None or last == serial)
+        streak = streak + 1 if good else 0
+        assert time.monotonic() < deadline, f"{domain}: HTTPS never settled (last {last})"
+        time.sleep(0.02)
+    return last
+
+
+@pytest.fixture
+def live_site(nginx, unique_domain):
+    """An active site whose vhost nginx serves (rendered by the sites module's sync_site)."""
+    from panel.sites.nginx import sync_site
+
+    def make(prefix: str = "site", **kwargs):
+        domain = unique_domain(prefix)
+        site = SiteFactory(domain=domain, status=SiteStatus.ACTIVE, **kwargs)
+        root = Path(site.root_path)
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)
+        (root / "index.html").write_text(f"<h1>Welcome to {domain}</h1>\n")
+        sync_site(site)
+        wait_stable(nginx, domain)
+        return site
+
+    return make

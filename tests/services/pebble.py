@@ -243,6 +243,8 @@ def start_pebble(workdir: Path, http_port: int) -> Pebble:
             "PEBBLE_VA_NOSLEEP": "1",
             # Never reject a good nonce at random: the flow under test is ours, not retries.
             "PEBBLE_WFE_NONCEREJECT": "0",
+            # Every order validates for real (a failure test must not ride on a reused authz).
+            "PEBBLE_AUTHZREUSE": "0",
         }
         pebble.processes.append(
             subprocess.Popen(
