@@ -30,11 +30,12 @@ def certificates_for(user: Any) -> QuerySet[SslCertificate]:
 
 def jobs_for(user: Any) -> QuerySet[Job]:
     """A user's jobs: the ones they asked for, and every job on a site they own (an admin may
-    have retried it). Both columns are indexed, so PostgreSQL ORs two index scans."""
+    have asked for it). The site ids are read first (one small query) because PostgreSQL can
+    then OR two index scans; with a sub-select it scans the whole jobs table."""
     qs = Job.objects.all()
     if _is_admin(user):
         return qs
-    own_sites = Site.objects.filter(created_by_id=user.pk).values("id")
+    own_sites = list(Site.objects.filter(created_by_id=user.pk).values_list("id", flat=True))
     return qs.filter(Q(created_by_id=user.pk) | Q(site_id__in=own_sites))
 
 

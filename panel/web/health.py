@@ -51,7 +51,7 @@ def worker_heartbeat() -> datetime | None:
 
 def last_renewal_run() -> datetime | None:
     func = _optional(
-        ["panel.certificates.renewal:last_renewal_run", "panel.ops.health:last_renewal_run"]
+        ["panel.certificates.services:last_renewal_run", "panel.ops.health:last_renewal_run"]
     )
     if func is not None:
         try:

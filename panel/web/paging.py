@@ -3,6 +3,7 @@ page exists, so a list costs the same at 1,000 rows and at 1,000,000."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,12 +39,19 @@ class Page:
         return len(self.rows)
 
 
-def paginate(request: HttpRequest, qs: QuerySet, per_page: int = PER_PAGE) -> Page:
+def paginate(
+    request: HttpRequest,
+    qs: QuerySet | None = None,
+    per_page: int = PER_PAGE,
+    fetch: Callable[[int, int], list[Any]] | None = None,
+) -> Page:
+    """One page of `qs`, or of `fetch(start, stop)` when the rows need a smarter read."""
     try:
         number = int(request.GET.get("page", "1"))
     except ValueError:
         number = 1
     number = min(max(number, 1), MAX_PAGE)
     start = (number - 1) * per_page
-    rows = list(qs[start : start + per_page + 1])
+    stop = start + per_page + 1
+    rows = fetch(start, stop) if fetch is not None else list(qs[start:stop])
     return Page(rows=rows[:per_page], number=number, has_next=len(rows) > per_page)

@@ -18,6 +18,7 @@ from panel.sites.models import SiteStatus
 
 from .. import health
 from ..access import certificates_for, jobs_for, sites_for
+from ..selectors import latest_jobs, page_by_ids
 
 ATTENTION_LIMIT = 10
 JOBS_LIMIT = 8
@@ -38,17 +39,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     total_sites = sum(counts.values())
 
     soon = timezone.now() + timedelta(days=settings.NUSANTARA_RENEW_BEFORE_DAYS)
-    certificates = list(
-        certificates_for(user)
-        .filter(
-            Q(status__in=[CertStatus.FAILED, CertStatus.EXPIRED])
-            | Q(status=CertStatus.ISSUED, expires_at__lte=soon)
-        )
-        .select_related("site")
-        .order_by("expires_at")[:ATTENTION_LIMIT]
+    attention = certificates_for(user).filter(
+        Q(status__in=[CertStatus.FAILED, CertStatus.EXPIRED])
+        | Q(status=CertStatus.ISSUED, expires_at__lte=soon)
+    )
+    certificates = page_by_ids(
+        attention.select_related("site"), ["expires_at", "pk"], 0, ATTENTION_LIMIT
     )
     jobs = jobs_for(user).select_related("created_by")
-    recent_jobs = list(jobs.order_by("-created_at")[:JOBS_LIMIT])
+    if user.is_admin:
+        recent_jobs = latest_jobs(jobs, 0, JOBS_LIMIT)
+    else:
+        recent_jobs = list(jobs.order_by("-created_at")[:JOBS_LIMIT])
     failed_jobs = list(jobs.filter(status=JobStatus.FAILED).order_by("-created_at")[:JOBS_LIMIT])
 
     context = {

@@ -20,6 +20,7 @@ from panel.sites.models import Site
 from ..access import certificates_for, get_job_for, jobs_for, sites_for
 from ..forms import JobFilterForm
 from ..paging import paginate
+from ..selectors import latest_jobs, page_by_ids
 
 
 def _site_names(site_ids: set[Any], user: Any) -> dict[Any, Site]:
@@ -34,9 +35,13 @@ def _site_names(site_ids: set[Any], user: Any) -> dict[Any, Site]:
 def job_list(request: HttpRequest) -> HttpResponse:
     filters = JobFilterForm(request.GET)
     qs = jobs_for(request.user).select_related("created_by").defer("log", "payload")
-    if filters.is_valid() and (status := filters.cleaned_data["status"]):
+    status = filters.cleaned_data["status"] if filters.is_valid() else ""
+    if status:
         qs = qs.filter(status=status)
-    page = paginate(request, qs.order_by("-created_at"))
+    if request.user.is_admin and not status:
+        page = paginate(request, fetch=lambda start, stop: latest_jobs(qs, start, stop))
+    else:
+        page = paginate(request, qs.order_by("-created_at"))
     sites = _site_names({job.site_id for job in page.rows if job.site_id}, request.user)
     for job in page.rows:
         job.site = sites.get(job.site_id)
@@ -76,8 +81,8 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status in CertStatus.values:
         qs = qs.filter(status=status)
-    qs = qs.order_by(F("expires_at").asc(nulls_last=True), "site__domain")
-    page = paginate(request, qs)
+    order = [F("expires_at").asc(nulls_last=True), "pk"]
+    page = paginate(request, fetch=lambda start, stop: page_by_ids(qs, order, start, stop))
     return render(
         request,
         "web/certificate_list.html",

@@ -180,10 +180,12 @@ def site_delete(request: HttpRequest, pk: Any) -> HttpResponse:
 @require_POST
 def site_certificate(request: HttpRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
-    from panel.certificates.services import certificate_request
+    from panel.certificates.services import ISSUE, RENEW, certificate_request
 
+    current = site.certificates.order_by("-created_at").first()
+    renew = current is not None and current.status in (CertStatus.ISSUED, CertStatus.EXPIRED)
     try:
-        certificate_request(user=request.user, site=site)
+        certificate_request(user=request.user, site=site, job_type=RENEW if renew else ISSUE)
     except (ValidationError, JobBusy) as exc:
         messages.error(request, _message(exc))
     else:
@@ -211,7 +213,7 @@ def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
                 key_pem=form.cleaned_data["key_pem"],
             )
         except ValidationError as exc:
-            add_service_errors(form, exc, aliases={"chain": "chain_pem", "key": "key_pem"})
+            _upload_errors(form, exc)
         except JobBusy as exc:
             form.add_error(None, str(exc))
         else:
@@ -222,6 +224,21 @@ def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
     form.data["key_pem"] = ""
     context = _detail_context(request, site, upload_form=form)
     return render(request, "web/site_detail.html", context)
+
+
+def _upload_errors(form: CertificateUploadForm, exc: ValidationError) -> None:
+    """The upload check raises plain errors with codes; show each under the field it is about."""
+    if hasattr(exc, "error_dict"):
+        add_service_errors(form, exc, aliases={"chain": "chain_pem", "key": "key_pem"})
+        return
+    for error in exc.error_list:
+        code = error.code or ""
+        if code.startswith("key_"):
+            form.add_error("key_pem", error)
+        elif code.startswith("cert_") or code in ("wrong_domain", "not_yet_valid", "expired"):
+            form.add_error("chain_pem", error)
+        else:
+            form.add_error(None, error)
 
 
 def _message(exc: Exception) -> str:
