@@ -34,3 +34,51 @@ def test_status_filter_and_error_shown(owner_client, site, owner, make_cert):
     html = owner_client.get("/certificates/", {"status": "failed"}).content.decode()
     assert "urn:ietf:params:acme:error:dns" in html
     assert "fine.example" not in html
+
+
+def _jobs(site):
+    from panel.jobs.models import Job
+
+    return Job.objects.filter(site_id=site.pk)
+
+
+def test_request_queues_issue_job_and_page_polls(owner_client, site):
+    response = owner_client.post(f"/sites/{site.pk}/certificate/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/sites/{site.pk}/"
+    assert _jobs(site).get().type == "ssl.issue"
+    assert site.certificates.get().status == CertStatus.PENDING
+    html = response.content.decode()
+    assert "Certificate requested for bücher.id" in html
+    assert 'hx-trigger="every 2s"' in html
+
+
+def test_button_renews_an_issued_certificate(owner_client, site, make_cert):
+    make_cert(site=site, days=10)
+    owner_client.post(f"/sites/{site.pk}/certificate/")
+    assert _jobs(site).get().type == "ssl.renew"
+
+
+def test_request_on_inactive_site_shows_reason(owner_client, owner):
+    from panel.sites.models import SiteStatus
+
+    pending = SiteFactory(created_by=owner, status=SiteStatus.PROVISIONING)
+    response = owner_client.post(f"/sites/{pending.pk}/certificate/", follow=True)
+    assert "only be installed on an active site" in response.content.decode()
+    assert not _jobs(pending).exists()
+
+
+def test_upload_errors_appear_under_their_fields_and_key_is_not_echoed(owner_client, site):
+    secret = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
+    response = owner_client.post(
+        f"/sites/{site.pk}/certificate/upload/", {"chain_pem": "not a pem", "key_pem": secret}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="id_chain_pem_error"' in html
+    assert "c2VjcmV0" not in html
+    assert not site.certificates.exists()
+
+
+def test_upload_requires_both_fields(owner_client, site):
+    html = owner_client.post(f"/sites/{site.pk}/certificate/upload/", {}).content.decode()
+    assert 'id="id_chain_pem_error"' in html and 'id="id_key_pem_error"' in html

@@ -66,17 +66,15 @@ def test_admin_sees_fresh_heartbeat_without_warning(admin_client):
     assert "The worker has not reported recently." not in html
 
 
-def test_admin_sees_last_renewal_run_from_schedule(admin_client):
-    from django_q.models import Schedule, Task
+def test_admin_sees_renewal_warning_until_the_schedule_ran(admin_client):
+    from panel.audit.models import AuditLog
+    from panel.certificates.services import renewal_run
 
-    task = Task.objects.create(
-        id="a" * 32,
-        name="renew",
-        func="panel.certificates.tasks.renew_due",
-        started=timezone.now() - timedelta(minutes=2),
-        stopped=timezone.now() - timedelta(minutes=1),
-        success=True,
+    warning = "Certificate renewal has not run in the last day."
+    assert warning in admin_client.get("/").content.decode()
+    renewal_run()
+    assert warning not in admin_client.get("/").content.decode()
+    AuditLog.objects.filter(action="ssl.renewal_run").update(
+        created_at=timezone.now() - timedelta(days=2)
     )
-    Schedule.objects.create(func="panel.certificates.tasks.renew_due", task=task.id)
-    html = admin_client.get("/").content.decode()
-    assert "Certificate renewal has not run in the last day." not in html
+    assert warning in admin_client.get("/").content.decode()
