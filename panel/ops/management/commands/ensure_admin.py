@@ -36,5 +36,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"\n{bar}\n Nusantara Panel: first admin account created (shown only once)\n"
             f"   username: {username}\n   password: {password}\n"
-            f" Sign in at http://127.0.0.1:8000/ and change it under your account.\n{bar}\n"
+            f" Sign in to the panel and change it under Password.\n{bar}\n"
         )
