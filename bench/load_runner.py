@@ -243,6 +243,7 @@ def main() -> int:
         login_ms = time_logins(base, PASSWORD, USER_PREFIX)
         log(f"gunicorn on {base}, nginx on 127.0.0.1:{nginx_port}; login {login_ms:.0f} ms")
         prefix = work / "locust"
+        load_before = os.getloadavg()[0]
         subprocess.run(
             [
                 PY, "-m", "locust", "-f", str(ROOT / "bench" / "load.py"), "--headless",
@@ -252,6 +253,7 @@ def main() -> int:
             ],
             cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, check=False,
         )  # fmt: skip
+        load_after = os.getloadavg()[0]
         total, rows = read_stats(prefix)
         log("waiting for the worker to finish the queued jobs")
         deadline = time.monotonic() + 120
@@ -266,7 +268,7 @@ def main() -> int:
         for proc in procs:
             stop(proc)
         subprocess.run([*nginx_start, "-s", "stop"], check=False, capture_output=True)
-    result = summarize(total, rows, stats, vhosts, args, env, login_ms)
+    result = summarize(total, rows, stats, vhosts, args, env, login_ms, (load_before, load_after))
     print(result)
     if not args.no_write:
         write_docs(result)
@@ -286,7 +288,14 @@ def _cpu() -> str:
 
 
 def summarize(
-    total: dict, rows: list[dict], stats: dict, vhosts: int, args, env, login_ms: float
+    total: dict,
+    rows: list[dict],
+    stats: dict,
+    vhosts: int,
+    args,
+    env,
+    login_ms: float,
+    load: tuple[float, float],
 ) -> str:
     p95 = float(total["95%"])
     lines = [
@@ -298,7 +307,8 @@ def summarize(
         "PostgreSQL 15 (`np_load`, created fresh), django-q2 ORM broker, one `qcluster` "
         f"({env['Q_WORKERS']} processes) provisioning "
         "every site into a private nginx that is really tested (`nginx -t`) and reloaded. "
-        f"Machine: {_cpu()}, shared with other work.",
+        f"Machine: {_cpu()}; load average before/after the run {load[0]:.1f}/{load[1]:.1f} "
+        "(other work was running on it too).",
         "",
         "| metric | value |",
         "|---|---|",
