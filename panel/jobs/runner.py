@@ -60,9 +60,13 @@ def register(
 
 def job_log(job: Job, message: str) -> None:
     """Append one line to the job's step-by-step log (saved immediately, readable live)."""
+    _append_log(job, message)
+    Job.objects.filter(pk=job.pk).update(log=job.log)
+
+
+def _append_log(job: Job, message: str) -> None:
     entry = {"at": timezone.now().isoformat(timespec="milliseconds"), "msg": message[:2000]}
     job.log = [*job.log, entry][-MAX_LOG_LINES:]
-    Job.objects.filter(pk=job.pk).update(log=job.log)
 
 
 def worker_id() -> str:
@@ -112,11 +116,12 @@ def claim_batch(*, types: Iterable[str], exclude: Any = None, limit: int = 1000)
         jobs = list(qs.select_for_update(skip_locked=True).order_by("created_at")[:limit])
         for job in jobs:
             _mark_running(job)
+            _append_log(job, f"attempt {job.attempts} started on {job.worker} (batch)")
         Job.objects.bulk_update(
-            jobs, ["status", "started_at", "attempts", "finished_at", "error_message", "worker"]
+            jobs,
+            ["status", "started_at", "attempts", "finished_at", "error_message", "worker", "log"],
+            batch_size=200,
         )
-    for job in jobs:
-        job_log(job, f"attempt {job.attempts} started on {job.worker} (batch)")
     return jobs
 
 

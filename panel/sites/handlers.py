@@ -106,10 +106,25 @@ def _finish(plan: _Plan) -> None:
         )
 
 
+def _finish_batched(plan: _Plan, summary: str, leader: str | None) -> None:
+    try:
+        with transaction.atomic():
+            job_log(plan.job, f"{summary} (run by {leader})")
+            if plan.error:
+                fail_job(plan.job, plan.error)
+                return
+            _finish(plan)
+            complete_job(plan.job)
+    except Exception as exc:  # one broken job must not strand the rest of the batch
+        logger.exception("site job %s errored in a batch", plan.job.pk)
+        fail_job(plan.job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])
+
+
 def _run_site_jobs(job: Job) -> None:
     with nginx.writer_lock():
         others = claim_batch(types=SITE_JOB_TYPES, exclude=job.pk, limit=BATCH_LIMIT)
-        plans = [_prepare(j) for j in (job, *others)]
+        with transaction.atomic():  # one commit for the batch's log lines, not one per job
+            plans = [_prepare(j) for j in (job, *others)]
         changes = {p.domain: p.content for p in plans if p.error is None}
         result = nginx.apply(changes)
     summary = (
@@ -120,17 +135,11 @@ def _run_site_jobs(job: Job) -> None:
         if plan.error is None and plan.domain in result.rejected:
             plan.error = f"nginx rejected the configuration: {result.rejected[plan.domain]}"
     leader, *rest = plans
-    for plan in rest:
-        job_log(plan.job, f"{summary} (run by {job.worker})")
-        try:
-            if plan.error:
-                fail_job(plan.job, plan.error)
-                continue
-            _finish(plan)
-            complete_job(plan.job)
-        except Exception as exc:  # one broken job must not strand the rest of the batch
-            logger.exception("site job %s errored in a batch", plan.job.pk)
-            fail_job(plan.job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])
+    # One transaction for the whole batch (a savepoint per job): hundreds of jobs finish with one
+    # commit, and one job's error still rolls back only that job's part.
+    with transaction.atomic():
+        for plan in rest:
+            _finish_batched(plan, summary, job.worker)
     job_log(job, summary)
     if leader.error:
         raise JobFailed(leader.error)

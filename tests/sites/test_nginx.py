@@ -167,3 +167,58 @@ def test_journal_manifest_is_json(nginx, settings):
     manifest = settings.NUSANTARA_DATA_DIR / "nginx-journal" / "manifest.json"
     assert json.loads(manifest.read_text()) == {"x.example": False}
     ngx._journal_end()
+
+
+def _self_signed(domain: str) -> None:
+    fullchain, privkey = ngx.cert_paths(domain)
+    fullchain.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            f"/CN={domain}",
+            "-days",
+            "2",
+            "-keyout",
+            str(privkey),
+            "-out",
+            str(fullchain),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_second_change_trusts_the_last_verified_state_and_tests_once(nginx):
+    first, second = _site("verified-a.example"), _site("verified-b.example")
+    ngx.ensure_docroot(first)
+    ngx.apply({first.domain: ngx.render_site(first)})
+    ngx.ensure_docroot(second)
+    result = ngx.apply({second.domain: ngx.render_site(second)})
+    assert result.applied == [second.domain] and result.tests == 1
+
+
+def test_breakage_outside_the_batch_is_refused_as_already_broken(nginx):
+    # The vhost files are unchanged since the last verified run, but a certificate they use was
+    # overwritten by hand: nginx blames a file that is not ours to change in this batch.
+    victim = _site("hand-broken.example")
+    ngx.ensure_docroot(victim)
+    _self_signed(victim.domain)
+    ngx.sync_site(victim)
+    fullchain, _ = ngx.cert_paths(victim.domain)
+    fullchain.write_text("garbage")
+    try:
+        newcomer = _site("innocent.example")
+        result = ngx.apply({newcomer.domain: ngx.render_site(newcomer)})
+        assert "already broken" in result.rejected[newcomer.domain]
+        assert not ngx.conf_path(newcomer.domain).exists()
+    finally:
+        ngx.conf_path(victim.domain).unlink()
+        ngx.purge_site_files(victim.domain)
