@@ -9,11 +9,25 @@ from typing import Any
 
 from django.utils import timezone
 
-from panel.certificates.services import last_renewal_run
+from panel.audit.models import AuditLog
 from panel.ops.heartbeat import last_beat, max_age
 
 # The renewal schedule runs daily; older than this is a warning.
 RENEWAL_STALE = timedelta(hours=26)
+
+
+def last_renewal_run() -> datetime | None:
+    """The newest `ssl.renewal_run` audit entry (written by the certificates' daily schedule),
+    looked for only within the warning window: a bounded scan of the created_at index instead
+    of the whole audit table when the schedule has stopped."""
+    return (
+        AuditLog.objects.filter(
+            action="ssl.renewal_run", created_at__gte=timezone.now() - RENEWAL_STALE
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
 
 
 def _safe(probe: Callable[[], datetime | None]) -> datetime | None:
