@@ -83,11 +83,17 @@ def two_factor_disable(*, actor: Any, user: Any, meta: dict) -> None:
         audit_record(actor=actor, action="auth.2fa_disable", target=user, metadata=meta)
 
 
-def verify_any(user: Any, token: str) -> TOTPDevice | StaticDevice | None:
+def verify_any(user: Any, token: str) -> tuple[TOTPDevice | StaticDevice | None, bool]:
     """Check a code against the user's TOTP device, then against the recovery codes (each of
-    which works once). django-otp throttles every device after failures."""
+    which works once). Returns (device or None, throttled): django-otp makes each device wait
+    1, 2, 4, ... seconds after consecutive failures, so guessing codes does not pay."""
+    throttled = False
     for model in (TOTPDevice, StaticDevice):
         for device in model.objects.filter(user=user, confirmed=True):
+            allowed, _ = device.verify_is_allowed()
+            if not allowed:
+                throttled = True
+                continue
             if device.verify_token(token):
-                return device
-    return None
+                return device, False
+    return None, throttled

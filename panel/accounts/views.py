@@ -57,7 +57,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         return redirect(next_url)
     form = OTPTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        device = two_factor.verify_any(request.user, form.cleaned_data["otp_token"])
+        device, throttled = two_factor.verify_any(request.user, form.cleaned_data["otp_token"])
         meta = request_meta(request)
         if device is not None:
             otp_login(request, device)
@@ -78,7 +78,12 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         audit_record(
             actor=request.user, action="auth.otp_failed", target=request.user, metadata=meta
         )
-        form.add_error("otp_token", _("That code is not valid. Try the current one."))
+        if throttled:
+            form.add_error(
+                "otp_token", _("Too many wrong codes. Wait a few seconds, then try again.")
+            )
+        else:
+            form.add_error("otp_token", _("That code is not valid. Try the current one."))
     return render(request, "accounts/otp_verify.html", {"form": form, "next": next_url})
 
 

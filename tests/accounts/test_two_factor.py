@@ -159,3 +159,16 @@ def test_admin_can_remove_another_users_lost_device(admin_client, owner):
     assert not TOTPDevice.objects.filter(user=owner).exists()
     entry = AuditLog.objects.get(action="auth.2fa_disable")
     assert entry.target_id == str(owner.pk)
+
+
+def test_repeated_wrong_codes_are_throttled(client: Client, enrolled_admin):
+    _, device = enrolled_admin
+    login(client, "admin", PASSWORD)
+    client.post("/accounts/otp/", {"otp_token": "111111"})
+    # Right away, even the right code is refused while the device waits out the failure.
+    response = client.post("/accounts/otp/", {"otp_token": totp_code(device)})
+    assert "Too many wrong codes" in response.content.decode()
+    assert client.get("/users/").status_code == 302
+    time.sleep(1.1)
+    client.post("/accounts/otp/", {"otp_token": totp_code(device, 1)})
+    assert client.get("/users/").status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -64,6 +66,20 @@ def test_create_rejects_duplicate_username_weak_and_mismatched_passwords(admin_c
         assert response.context["form"].errors
     assert not User.objects.filter(username="siti").exists()
     assert not AuditLog.objects.filter(action="user.create").exists()
+
+
+def test_field_errors_are_tied_to_their_fields(admin_client: Client, owner) -> None:
+    response = admin_client.post(
+        "/users/new/",
+        {"username": "owner", "role": "user", "password1": NEW_PASSWORD, "password2": "x"},
+    )
+    html = response.content.decode()
+    assert '<label for="id_username"' in html
+    username = re.search(r"<input[^>]*id=\"id_username\"[^>]*>", html).group(0)
+    assert 'aria-invalid="true"' in username
+    assert "id_username_error" in username
+    assert 'id="id_username_error"' in html
+    assert 'id="id_password2_error"' in html
 
 
 def test_role_change_is_audited_with_ip_and_user_agent(admin_client: Client, owner) -> None:

@@ -28,8 +28,9 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
-# Playwright's sync API runs an event loop in this thread; Django would then refuse ORM calls
-# from the test body ("async context"). The calls are plain blocking ones, so that is safe here.
+# Playwright's sync API keeps an event loop in the main thread from its session fixture on, so
+# Django would refuse ORM calls ("async context") in these tests AND in every later test of the
+# session; hence process-wide. The calls are plain blocking ones, so that is safe here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # The live server on loopback IPv4 (Chromium may resolve "localhost" to ::1 first).
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
