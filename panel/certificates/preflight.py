@@ -13,6 +13,7 @@ import http.client
 import ipaddress
 import secrets
 import socket
+import time
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -38,41 +39,60 @@ def local_http_address(listen: str | None = None) -> tuple[str, int]:
     return host, int(port)
 
 
-def check_challenge_path(domain: str, timeout: float = 5.0) -> None:
+def _fetch(host: str, port: int, domain: str, token: str, timeout: float) -> tuple[int, str]:
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", f"/.well-known/acme-challenge/{token}", headers={"Host": domain})
+        resp = conn.getresponse()
+        return resp.status, resp.read(4096).decode("utf-8", "replace").strip()
+    finally:
+        conn.close()
+
+
+def check_challenge_path(domain: str, timeout: float = 5.0, settle: float = 3.0) -> None:
     token = "preflight-" + secrets.token_urlsafe(24)
     expected = secrets.token_urlsafe(32)
     path = challenge_path(token)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     write_private(path, expected, mode=0o644)
     host, port = local_http_address()
+    # A reload is asynchronous: for a moment after a site's vhost was applied, nginx's old
+    # worker still answers with the old configuration. Give it `settle` seconds.
+    deadline = time.monotonic() + settle
+    delay = 0.05
     try:
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        try:
-            conn.request("GET", f"/.well-known/acme-challenge/{token}", headers={"Host": domain})
-            resp = conn.getresponse()
-            body = resp.read(4096).decode("utf-8", "replace").strip()
-        finally:
-            conn.close()
-    except OSError as exc:
-        raise PreflightError(
-            _(
-                "Pre-flight check failed: the web server at %(addr)s did not answer (%(error)s). "
-                "No request was sent to the certificate authority."
-            )
-            % {"addr": f"{host}:{port}", "error": exc}
-        )
+        while True:
+            try:
+                status, body = _fetch(host, port, domain, token, timeout)
+            except OSError as exc:
+                if time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                raise PreflightError(
+                    _(
+                        "Pre-flight check failed: the web server at %(addr)s did not answer "
+                        "(%(error)s). No request was sent to the certificate authority."
+                    )
+                    % {"addr": f"{host}:{port}", "error": exc}
+                )
+            if status == 200 and body == expected:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
     finally:
         path.unlink(missing_ok=True)
-    if resp.status != 200 or body != expected:
-        raise PreflightError(
-            _(
-                "Pre-flight check failed: nginx does not serve the ACME challenge path for "
-                "%(domain)s (http://%(domain)s/.well-known/acme-challenge/ answered HTTP "
-                "%(status)s instead of the test token). No request was sent to the "
-                "certificate authority."
-            )
-            % {"domain": domain, "status": resp.status}
+    raise PreflightError(
+        _(
+            "Pre-flight check failed: nginx does not serve the ACME challenge path for "
+            "%(domain)s (http://%(domain)s/.well-known/acme-challenge/ answered HTTP "
+            "%(status)s instead of the test token). No request was sent to the "
+            "certificate authority."
         )
+        % {"domain": domain, "status": status}
+    )
 
 
 def check_dns(domain: str) -> None:

@@ -60,5 +60,5 @@ def test_challenge_path_served_by_nginx_passes(nginx, live_site):
 @pytest.mark.services
 def test_name_without_vhost_fails_with_the_status_seen(nginx, unique_domain):
     with pytest.raises(PreflightError) as info:
-        check_challenge_path(unique_domain("none"))
+        check_challenge_path(unique_domain("none"), settle=0.2)
     assert "404" in str(info.value)
