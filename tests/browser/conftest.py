@@ -51,15 +51,20 @@ def browser_context_args(browser_context_args):
 
 
 @pytest.fixture
-def panel_server(live_server, settings, pebble, worker):
-    """The live panel over plain HTTP (secure cookies off even if DEBUG is off in CI), with the
-    real worker, nginx and Pebble behind it."""
+def plain_server(live_server, settings):
+    """The live panel over plain HTTP: secure cookies off even if DEBUG is off in CI."""
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.SECURE_SSL_REDIRECT = False
     settings.SECURE_HSTS_SECONDS = 0
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
     return live_server
+
+
+@pytest.fixture
+def panel_server(plain_server, pebble, worker):
+    """The live panel with the real worker, nginx and Pebble behind it."""
+    return plain_server
 
 
 @pytest.fixture
