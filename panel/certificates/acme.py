@@ -29,6 +29,7 @@ from acme import challenges, client, crypto_util, errors, messages
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 USER_AGENT = "nusantara-panel"
 # One order should take seconds; a CA that has not decided after this long will not.
@@ -210,7 +211,7 @@ def _finalize(
         if body.status == messages.STATUS_INVALID:
             if body.error is not None:
                 raise errors.IssuanceError(body.error)
-            raise AcmeError("The CA marked the order invalid without saying why.")
+            raise AcmeError(_("The CA marked the order invalid without saying why."))
         if body.status == messages.STATUS_READY:
             acme.begin_finalization(orderr)
         elif body.status == messages.STATUS_VALID and body.certificate is not None:
@@ -226,8 +227,11 @@ def _http01(authzr: messages.AuthorizationResource) -> messages.ChallengeBody:
         if isinstance(challb.chall, challenges.HTTP01):
             return challb
     raise AcmeError(
-        f"The CA offers no HTTP-01 check for {authzr.body.identifier.value}; "
-        "the panel can only prove control of a domain over HTTP."
+        _(
+            "The CA offers no HTTP-01 check for %(domain)s; the panel can only prove control "
+            "of a domain over HTTP."
+        )
+        % {"domain": authzr.body.identifier.value}
     )
 
 
@@ -288,25 +292,40 @@ def describe_error(exc: BaseException) -> str:
             for challb in authzr.body.challenges:
                 if challb.error is not None:
                     lines.append(
-                        f"The CA could not validate {name} with the {challb.chall.typ} check: "
-                        f"{_problem(challb.error)}"
+                        _(
+                            "The CA could not validate %(domain)s with the %(check)s check: "
+                            "%(problem)s"
+                        )
+                        % {
+                            "domain": name,
+                            "check": challb.chall.typ,
+                            "problem": _problem(challb.error),
+                        }
                     )
             if not any(c.error for c in authzr.body.challenges):
-                lines.append(f"The CA refused {name} (authorization {authzr.body.status.name}).")
-        return "\n".join(lines) or "The CA refused the domain validation."
+                lines.append(
+                    _("The CA refused %(domain)s (authorization %(status)s).")
+                    % {"domain": name, "status": authzr.body.status.name}
+                )
+        return "\n".join(lines) or _("The CA refused the domain validation.")
     if isinstance(exc, errors.IssuanceError):
-        return f"The CA refused to issue the certificate: {_problem(exc.error)}"
+        return _("The CA refused to issue the certificate: %(problem)s") % {
+            "problem": _problem(exc.error)
+        }
     if isinstance(exc, messages.Error):
-        return f"The CA refused the request: {_problem(exc)}"
+        return _("The CA refused the request: %(problem)s") % {"problem": _problem(exc)}
     if isinstance(exc, errors.TimeoutError):
-        return "The CA did not finish validating the domain in time; try again later."
+        return _("The CA did not finish validating the domain in time; try again later.")
     if isinstance(exc, requests.exceptions.SSLError):
-        return (
-            f"Could not verify the CA's TLS certificate at {settings.NUSANTARA_ACME_DIRECTORY} "
-            f"(check NUSANTARA_ACME_CA_BUNDLE): {exc}"
-        )
+        return _(
+            "Could not verify the CA's TLS certificate at %(url)s (check "
+            "NUSANTARA_ACME_CA_BUNDLE): %(error)s"
+        ) % {"url": settings.NUSANTARA_ACME_DIRECTORY, "error": exc}
     if isinstance(exc, requests.RequestException):
-        return f"Could not reach the CA at {settings.NUSANTARA_ACME_DIRECTORY}: {exc}"
+        return _("Could not reach the CA at %(url)s: %(error)s") % {
+            "url": settings.NUSANTARA_ACME_DIRECTORY,
+            "error": exc,
+        }
     return f"ACME error ({exc.__class__.__name__}): {exc}"
 
 

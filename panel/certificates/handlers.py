@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
@@ -28,7 +29,7 @@ def _certificate(job: Job) -> SslCertificate:
         .first()
     )
     if cert is None:
-        raise JobFailed("The certificate record no longer exists (was the site deleted?).")
+        raise JobFailed(_("The certificate record no longer exists (was the site deleted?)."))
     return cert
 
 
@@ -36,7 +37,10 @@ def obtain(job: Job) -> None:
     cert = _certificate(job)
     site = cert.site
     if site.status != SiteStatus.ACTIVE:
-        raise JobFailed(f"The site {site.domain} is {site.status}, not active.")
+        raise JobFailed(
+            _("The site %(domain)s is %(status)s, not active.")
+            % {"domain": site.domain, "status": site.get_status_display()}
+        )
 
     def log(msg: str) -> None:
         job_log(job, msg)
@@ -56,8 +60,11 @@ def obtain(job: Job) -> None:
         switch_to(site, issued.fullchain_pem, issued.key_pem)
     except InstallError as exc:
         raise JobFailed(
-            f"The certificate was issued but nginx refused it; the previous configuration "
-            f"and certificate were kept. nginx said: {exc}"
+            _(
+                "The certificate was issued but nginx refused it; the previous configuration "
+                "and certificate were kept. nginx said: %(error)s"
+            )
+            % {"error": exc}
         )
     log("nginx now serves the new certificate")
     with transaction.atomic():

@@ -77,28 +77,36 @@ def test_site_must_be_active(owner, status):
     assert not SslCertificate.objects.exists() and not Job.objects.exists()
 
 
-def test_renewal_picks_acme_certificates_inside_the_window_only(settings):
+def test_renewal_picks_acme_certificates_inside_the_window_only(settings, owner):
     settings.NUSANTARA_RENEW_BEFORE_DAYS = 30
     now = timezone.now()
-    soon = _cert(SiteFactory(), expires_at=now + dt.timedelta(days=10))
-    _cert(SiteFactory(), expires_at=now + dt.timedelta(days=60))
-    _cert(SiteFactory(), provider=Provider.CUSTOM, expires_at=now + dt.timedelta(days=5))
-    _cert(SiteFactory(), status=CertStatus.PENDING)
+    soon = _cert(SiteFactory(created_by=owner), expires_at=now + dt.timedelta(days=10))
+    _cert(SiteFactory(created_by=owner), expires_at=now + dt.timedelta(days=60))
+    _cert(
+        SiteFactory(created_by=owner),
+        provider=Provider.CUSTOM,
+        expires_at=now + dt.timedelta(days=5),
+    )
+    _cert(SiteFactory(created_by=owner), status=CertStatus.PENDING)
     backing_off = _cert(
-        SiteFactory(),
+        SiteFactory(created_by=owner),
         expires_at=now + dt.timedelta(days=10),
         next_attempt_at=now + dt.timedelta(hours=5),
     )
-    expired = _cert(SiteFactory(), status=CertStatus.EXPIRED, expires_at=now - dt.timedelta(1))
+    expired = _cert(
+        SiteFactory(created_by=owner), status=CertStatus.EXPIRED, expires_at=now - dt.timedelta(1)
+    )
     assert set(due_for_renewal(now)) == {soon, expired}
     later = now + dt.timedelta(hours=6)
     assert backing_off in set(due_for_renewal(later))
 
 
-def test_renewal_run_queues_renew_jobs_and_records_that_it_ran(settings):
+def test_renewal_run_queues_renew_jobs_and_records_that_it_ran(owner):
     now = timezone.now()
-    cert = _cert(SiteFactory(), expires_at=now + dt.timedelta(days=3))
-    custom = _cert(SiteFactory(), provider=Provider.CUSTOM, expires_at=now + dt.timedelta(3))
+    cert = _cert(SiteFactory(created_by=owner), expires_at=now + dt.timedelta(days=3))
+    custom = _cert(
+        SiteFactory(created_by=owner), provider=Provider.CUSTOM, expires_at=now + dt.timedelta(3)
+    )
     result = renewal_run()
     assert result["queued"] == 1
     job = Job.objects.get()
@@ -110,9 +118,9 @@ def test_renewal_run_queues_renew_jobs_and_records_that_it_ran(settings):
     assert Job.objects.count() == 1
 
 
-def test_past_expiry_becomes_expired_with_an_audit_entry(time_machine):
+def test_past_expiry_becomes_expired_with_an_audit_entry(time_machine, owner):
     expires = timezone.now() + dt.timedelta(days=5)
-    cert = _cert(SiteFactory(), provider=Provider.CUSTOM, expires_at=expires)
+    cert = _cert(SiteFactory(created_by=owner), provider=Provider.CUSTOM, expires_at=expires)
     assert mark_expired() == 0
     time_machine.move_to(expires + dt.timedelta(minutes=1))
     assert mark_expired() == 1
