@@ -110,3 +110,22 @@ def test_admin_retries_failed_job(admin_client, owner, site, make_job):
 def test_retry_of_a_successful_job_shows_the_reason(admin_client, job):
     response = admin_client.post(f"/jobs/{job.pk}/retry/", follow=True)
     assert "Only a failed job can be retried." in response.content.decode()
+
+
+def test_list_refreshes_itself_while_a_job_is_active(owner_client, owner, make_job):
+    job = make_job(user=owner, status=JobStatus.QUEUED)
+    html = owner_client.get("/jobs/?status=queued").content.decode()
+    assert 'hx-get="/jobs/?status=queued" hx-trigger="every 2s"' in html
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCESS)
+    body = owner_client.get("/jobs/", **HTMX).content.decode()
+    assert 'id="job-list-live"' in body and "<html" not in body and "hx-trigger" not in body
+
+
+def test_expired_session_during_polling_redirects_the_whole_page(client, job):
+    response = client.get(
+        f"/jobs/{job.pk}/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver/jobs/{job.pk}/",
+    )
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == f"/accounts/login/?next=/jobs/{job.pk}/"

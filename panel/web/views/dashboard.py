@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -18,6 +17,7 @@ from panel.sites.models import SiteStatus
 
 from .. import health
 from ..access import certificates_for, jobs_for, sites_for
+from ..decorators import login_required
 from ..selectors import latest_jobs, page_by_ids
 
 ATTENTION_LIMIT = 10

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,6 +17,7 @@ from panel.jobs.services import JobBusy, job_retry
 from panel.sites.models import Site
 
 from ..access import certificates_for, get_job_for, jobs_for, sites_for
+from ..decorators import login_required
 from ..forms import JobFilterForm
 from ..paging import paginate
 from ..selectors import latest_jobs, page_by_ids
@@ -45,7 +45,16 @@ def job_list(request: HttpRequest) -> HttpResponse:
     sites = _site_names({job.site_id for job in page.rows if job.site_id}, request.user)
     for job in page.rows:
         job.site = sites.get(job.site_id)
-    return render(request, "web/job_list.html", {"page": page, "filters": filters})
+    context = {
+        "page": page,
+        "filters": filters,
+        # The table refreshes itself while a job on this page is still queued or running.
+        "any_active": any(job.is_active for job in page.rows),
+    }
+    template = "web/job_list.html#rows" if request.htmx else "web/job_list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required

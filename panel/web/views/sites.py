@@ -7,7 +7,6 @@ from typing import Any
 
 import idna
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
@@ -23,6 +22,7 @@ from panel.jobs.services import JobBusy
 from panel.sites.models import SiteStatus
 
 from ..access import get_site_for, sites_for
+from ..decorators import login_required
 from ..forms import (
     CertificateUploadForm,
     SiteCreateForm,

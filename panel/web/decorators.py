@@ -1,0 +1,29 @@
+"""login_required that also understands htmx polling: a fragment request whose session has
+expired gets HX-Redirect to the login page instead of the login page swapped into the fragment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required as django_login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
+
+
+def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    plain = django_login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if getattr(request, "htmx", False) and not request.user.is_authenticated:
+            page = request.htmx.current_url_abs_path or "/"
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = redirect_to_login(page, resolve_url(settings.LOGIN_URL)).url
+            return response
+        return plain(request, *args, **kwargs)
+
+    return wrapper
