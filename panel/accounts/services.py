@@ -114,3 +114,29 @@ def user_set_password(
             metadata={"username": user.username, **(meta or {})},
         )
     return user
+
+
+def user_failed_logins(user: User) -> int:
+    """Failed sign-ins django-axes currently counts against this username (from any address)."""
+    from axes.models import AccessAttempt
+    from django.db.models import Sum
+
+    total = AccessAttempt.objects.filter(username=user.username).aggregate(
+        n=Sum("failures_since_start")
+    )["n"]
+    return total or 0
+
+
+def user_unlock(*, actor: Any, user: User, meta: dict[str, str] | None = None) -> int:
+    """Forget the failed sign-ins of `user` so a locked-out user can try again at once."""
+    from axes.utils import reset
+
+    with transaction.atomic():
+        removed = reset(username=user.username)
+        audit_record(
+            actor=actor,
+            action="user.unlock",
+            target=user,
+            metadata={"username": user.username, "attempts_cleared": removed, **(meta or {})},
+        )
+    return removed

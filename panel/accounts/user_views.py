@@ -87,6 +87,10 @@ def _apply(request: HttpRequest, user: User) -> tuple[bool, SetPasswordForm | No
                 )
                 messages.success(request, _("Password reset."))
                 return True, None, role_form
+        if action == "unlock":
+            services.user_unlock(actor=request.user, user=user, meta=meta)
+            messages.success(request, _("Failed sign-ins cleared; the user can sign in again."))
+            return True, None, role_form
         if action == "reset_2fa":
             two_factor.two_factor_disable(actor=request.user, user=user, meta=meta)
             messages.success(request, _("Two-factor authentication removed for this user."))
@@ -113,6 +117,7 @@ def user_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "role_form": role_form,
         "password_form": password_form or SetPasswordForm(user),
         "has_2fa": two_factor.has_two_factor(user),
+        "failed_logins": services.user_failed_logins(user),
         "is_self": user.pk == request.user.pk,
     }
     return render(request, "users/detail.html", context, status=status)

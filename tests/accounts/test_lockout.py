@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from panel.audit.models import AuditLog
 from tests.factories import PASSWORD
 
 from .conftest import login
@@ -51,3 +52,18 @@ def test_lockout_page_is_translated(client: Client, owner) -> None:
     assert 'lang="id"' in html
     assert "Terlalu banyak percobaan masuk yang gagal" in html
     assert "Coba lagi dalam 15 menit." in html
+
+
+def test_admin_clears_a_lockout_from_the_user_page(client: Client, admin_client, owner) -> None:
+    _fail(client, "owner", settings.AXES_FAILURE_LIMIT)
+    page = admin_client.get(f"/users/{owner.pk}/")
+    assert page.context["failed_logins"] == settings.AXES_FAILURE_LIMIT
+    assert "Clear failed sign-ins" in page.content.decode()
+
+    response = admin_client.post(f"/users/{owner.pk}/", {"action": "unlock"})
+
+    assert response.status_code == 302
+    assert login(client, "owner", PASSWORD).status_code == 302
+    entry = AuditLog.objects.get(action="user.unlock")
+    assert entry.target_id == str(owner.pk)
+    assert entry.metadata["attempts_cleared"] == 1
