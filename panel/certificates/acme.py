@@ -124,9 +124,13 @@ def _load_or_create_key(key_path: Path) -> jose.JWKRSA:
 def _register(net: client.ClientNetwork, directory: messages.Directory) -> str:
     acme = client.ClientV2(directory, net)
     email = settings.NUSANTARA_ACME_EMAIL or None
-    regr = acme.new_account(
-        messages.NewRegistration.from_data(email=email, terms_of_service_agreed=True)
-    )
+    try:
+        regr = acme.new_account(
+            messages.NewRegistration.from_data(email=email, terms_of_service_agreed=True)
+        )
+    except errors.ConflictError as exc:
+        # The CA already has an account for this key (the URL file was lost or is stale).
+        return exc.location
     return regr.uri
 
 

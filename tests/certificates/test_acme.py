@@ -68,3 +68,11 @@ def test_challenge_path_not_served_fails_with_what_pebble_saw(pebble, unique_dom
     with pytest.raises(acme.AcmeError) as info:
         acme.issue([domain])
     assert domain in str(info.value) and "404" in str(info.value)
+
+
+def test_an_account_the_ca_forgot_is_registered_again(pebble, live_site):
+    acme.issue([live_site("acme-forgot").domain])
+    url_file = acme.account_dir() / "account_url"
+    url_file.write_text(url_file.read_text().rsplit("/", 1)[0] + "/no-such-account")
+    acme.issue([live_site("acme-forgot").domain])
+    assert not url_file.read_text().endswith("/no-such-account")

@@ -147,3 +147,20 @@ def test_renewal_schedule_exists_once():
     schedule = Schedule.objects.get(name="ssl-renewal")
     assert schedule.func == "panel.certificates.services.renewal_run"
     assert schedule.schedule_type == Schedule.DAILY
+
+
+def test_renew_command_dry_run_lists_and_changes_nothing(owner):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    now = timezone.now()
+    site = SiteFactory(created_by=owner)
+    _cert(site, expires_at=now + dt.timedelta(days=2))
+    out = StringIO()
+    call_command("renew_certificates", "--dry-run", stdout=out)
+    assert f"would renew: {site.domain}" in out.getvalue()
+    assert not Job.objects.exists()
+    call_command("renew_certificates", stdout=out)
+    assert "renewals queued: 1" in out.getvalue()
+    assert Job.objects.get().type == "ssl.renew"
