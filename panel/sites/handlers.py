@@ -10,6 +10,7 @@ Everything here is idempotent: a re-run after a crash converges to the same file
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 SITE_JOB_TYPES = ("site.provision", "site.delete")
 BATCH_LIMIT = 1000
+# How long one worker keeps taking new batches before it returns to the queue.
+DRAIN_SECONDS = 60
 
 
 @dataclass
@@ -34,6 +37,7 @@ class _Plan:
     content: str | None = None
     site: Site | None = None
     error: str | None = None
+    note: str = ""
 
 
 def _site_failed(job: Job, message: str) -> None:
@@ -55,20 +59,18 @@ def _back_to(status: str):
     return on_retry
 
 
-def _prepare(job: Job) -> _Plan:
-    """Everything before nginx: load the site, create the document root, render the vhost."""
-    plan = _Plan(job=job, domain=job.payload.get("domain", ""))
-    site = Site.objects.filter(pk=job.site_id).first()
+def _prepare(job: Job, site: Site | None) -> _Plan:
+    """Everything before nginx: create the document root, render the vhost."""
+    plan = _Plan(job=job, domain=job.payload.get("domain", ""), site=site)
     try:
         if job.type == "site.provision":
             if site is None:
                 raise JobFailed("The site no longer exists.")
-            plan.site, plan.domain = site, site.domain
+            plan.domain = site.domain
             nginx.ensure_docroot(site)
             plan.content = nginx.render_site(site)
-            job_log(job, f"document root {site.root_path} ready; vhost rendered ({site.runtime})")
+            plan.note = f"document root {site.root_path} ready; vhost rendered ({site.runtime})"
         else:
-            plan.site = site
             plan.domain = site.domain if site else plan.domain
             if not plan.domain:
                 raise JobFailed("The job does not say which domain to delete.")
@@ -106,10 +108,11 @@ def _finish(plan: _Plan) -> None:
         )
 
 
-def _finish_batched(plan: _Plan, summary: str, leader: str | None) -> None:
+def _finish_in_batch(plan: _Plan, summary: str) -> None:
+    """End one job of a batch (its own savepoint): success with its site change, or failure."""
     try:
         with transaction.atomic():
-            job_log(plan.job, f"{summary} (run by {leader})")
+            job_log(plan.job, f"{plan.note}; {summary}" if plan.note else summary)
             if plan.error:
                 fail_job(plan.job, plan.error)
                 return
@@ -120,30 +123,50 @@ def _finish_batched(plan: _Plan, summary: str, leader: str | None) -> None:
         fail_job(plan.job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])
 
 
-def _run_site_jobs(job: Job) -> None:
-    with nginx.writer_lock():
-        others = claim_batch(types=SITE_JOB_TYPES, exclude=job.pk, limit=BATCH_LIMIT)
-        with transaction.atomic():  # one commit for the batch's log lines, not one per job
-            plans = [_prepare(j) for j in (job, *others)]
-        changes = {p.domain: p.content for p in plans if p.error is None}
-        result = nginx.apply(changes)
+def _run_batch(jobs: list[Job]) -> None:
+    """Prepare, apply with one nginx transaction, and end every job of the batch."""
+    started = time.monotonic()
+    sites = Site.objects.in_bulk([j.site_id for j in jobs if j.site_id])
+    plans = [_prepare(j, sites.get(j.site_id)) for j in jobs]
+    prepared = time.monotonic()
+    changes = {p.domain: p.content for p in plans if p.error is None}
+    result = nginx.apply(changes)
     summary = (
         f"nginx: {len(changes)} change(s) in this batch, {result.tests} test run(s), "
-        f"{'reloaded' if result.reloaded else 'not reloaded'}"
+        f"{'reloaded' if result.reloaded else 'not reloaded'} "
+        f"(prepared in {(prepared - started) * 1000:.0f} ms, "
+        f"nginx {(time.monotonic() - prepared) * 1000:.0f} ms, by {jobs[0].worker})"
     )
     for plan in plans:
         if plan.error is None and plan.domain in result.rejected:
             plan.error = f"nginx rejected the configuration: {result.rejected[plan.domain]}"
-    leader, *rest = plans
     # One transaction for the whole batch (a savepoint per job): hundreds of jobs finish with one
     # commit, and one job's error still rolls back only that job's part.
     with transaction.atomic():
-        for plan in rest:
-            _finish_batched(plan, summary, job.worker)
-    job_log(job, summary)
-    if leader.error:
-        raise JobFailed(leader.error)
-    _finish(leader)
+        for plan in plans:
+            _finish_in_batch(plan, summary)
+
+
+def _run_site_jobs(job: Job) -> None:
+    """Handler of both site job types: run this job in a batch with every queued site job, then
+    keep draining batches while more arrive (a burst keeps one worker busy, not all of them
+    skipping each other's claimed tasks). The job is ended inside the batch; the runner's own
+    success step then finds it already finished and does nothing."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    first = True
+    while True:
+        with nginx.writer_lock():
+            batch = claim_batch(
+                types=SITE_JOB_TYPES, exclude=job.pk if first else None, limit=BATCH_LIMIT
+            )
+            if first:
+                batch.insert(0, job)
+            elif not batch:
+                return
+            _run_batch(batch)
+        first = False
+        if time.monotonic() > deadline:
+            return
 
 
 register("site.provision", on_failure=_site_failed, on_retry=_back_to(SiteStatus.PROVISIONING))(

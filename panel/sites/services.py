@@ -98,10 +98,10 @@ def site_create(
     domain, runtime, upstream = _validate(domain, runtime, upstream)
     try:
         with transaction.atomic():
-            # Locking the owner's row serialises this user's creations, so two parallel
-            # requests cannot both pass the quota check below.
-            User.objects.select_for_update().filter(pk=owner.pk).first()
             if user.role != Role.ADMIN:
+                # Locking the owner's row serialises this user's creations, so two parallel
+                # requests cannot both pass the quota check below. Admins have no quota.
+                User.objects.select_for_update().filter(pk=owner.pk).first()
                 limit = settings.NUSANTARA_MAX_SITES_PER_USER
                 if Site.objects.filter(created_by=owner).count() >= limit:
                     raise ValidationError(
