@@ -248,6 +248,11 @@ def run(args, svc) -> dict:
     log("one more site beside them, 3 runs")
     big = [one_site(f"onemore{i}.bench.example") for i in range(3)]
     res["big_p50"] = statistics.median(big)
+    last = Job.objects.filter(payload__domain="onemore2.bench.example").first()
+    res["big_line"] = (
+        next((x["msg"] for x in last.log if "nginx: " in x["msg"]), "") if last else ""
+    )
+    log(f"  {res['big_line']}")
     log(f"  median {res['big_p50'] * 1000:.0f} ms")
     res["ok"] = res["ok"] and all(
         [
