@@ -1,8 +1,8 @@
 """Compiled translation catalogs for the test session.
 
-The .mo files are build output (not in git). CI and bin/test run compilemessages; this session
-fixture does it too when a catalog is missing or older than its .po, so a plain `pytest` after
-editing a translation tests the new text.
+The .mo files are build output (not in git). bin/test and the image run
+`manage.py compile_translations`; this session fixture does it too when a catalog is missing or
+older than its .po, so a plain `pytest` after editing a translation tests the new text.
 """
 
 from __future__ import annotations
@@ -30,15 +30,7 @@ def compiled_catalogs() -> None:
     stale = stale_catalogs()
     if not stale:
         return
-    locales = sorted({po.parent.parent.name for po in stale})
-    # Only our own catalogs: a bare compilemessages would also walk .venv.
-    call_command(
-        "compilemessages",
-        locale=locales,
-        ignore_patterns=[".venv", "var", "node_modules", "staticfiles"],
-        stdout=StringIO(),
-        verbosity=0,
-    )
+    call_command("compile_translations", stdout=StringIO(), verbosity=0)
     # Catalogs loaded before the build (e.g. at import) would hide the new translations.
     from django.utils.translation import trans_real
 

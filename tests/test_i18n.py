@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gettext
 import re
+import shutil
+from io import StringIO
 from pathlib import Path
 
 import polib
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -73,3 +77,18 @@ def test_indonesian_messages_and_form_errors(admin_client: Client) -> None:
     html = response.content.decode()
     assert "Pengguna baru" in html
     assert "Kedua kata sandi tidak sama." in html
+
+
+def test_compile_translations_builds_every_catalog(tmp_path, settings) -> None:
+    locale = tmp_path / "locale"
+    for lang, po in CATALOGS.items():
+        target = locale / lang / "LC_MESSAGES"
+        target.mkdir(parents=True)
+        shutil.copy(po, target / "django.po")
+    settings.LOCALE_PATHS = [locale]
+    call_command("compile_translations", stdout=StringIO())
+    with (locale / "id/LC_MESSAGES/django.mo").open("rb") as fh:
+        catalog = gettext.GNUTranslations(fh)
+    assert catalog.gettext("Sign in") == "Masuk"
+    assert catalog.ngettext("%(n)d minute", "%(n)d minutes", 5) == "%(n)d menit"
+    assert (locale / "en/LC_MESSAGES/django.mo").exists()
