@@ -240,7 +240,7 @@ def main() -> int:
         procs.append(start([PY, "manage.py", "qcluster"], env, work / "worker.log"))
         base = f"http://127.0.0.1:{web_port}"
         wait_http(f"{base}/healthz", "127.0.0.1")
-        login_ms = time_logins(base, PASSWORD, USER_PREFIX)
+        login_ms = time_logins(base, PASSWORD, USER_PREFIX, n=min(3, args.users))
         log(f"gunicorn on {base}, nginx on 127.0.0.1:{nginx_port}; login {login_ms:.0f} ms")
         prefix = work / "locust"
         load_before = os.getloadavg()[0]

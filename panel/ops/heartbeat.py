@@ -19,6 +19,7 @@ from .models import Heartbeat
 
 WORKER = "worker"
 TASK = "panel.ops.heartbeat.beat"
+SCHEDULE_NAME = "ops.heartbeat"
 
 
 def beat(source: str = "schedule") -> str:
@@ -53,3 +54,13 @@ def max_age() -> int:
     """Seconds after which a silent worker counts as down (the schedule beats every ~60-90 s)."""
     value = getattr(settings, "NUSANTARA_HEARTBEAT_MAX_AGE", None)
     return int(value or os.environ.get("NUSANTARA_HEARTBEAT_MAX_AGE", 180))
+
+
+def ensure_schedule(using: str = "default") -> None:
+    """The `ops.heartbeat` schedule: every minute, idempotent."""
+    from django_q.models import Schedule
+
+    Schedule.objects.using(using).update_or_create(
+        name=SCHEDULE_NAME,
+        defaults={"func": TASK, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
+    )

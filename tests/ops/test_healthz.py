@@ -162,3 +162,10 @@ def test_web_healthcheck_command_accepts_a_web_whose_worker_is_down(live_server)
     assert "web ok (overall: error)" in out.getvalue()
     with pytest.raises(CommandError, match="did not answer"):
         call_command("healthcheck", "--web", "--url", f"http://127.0.0.1:{_free_port()}/healthz")
+
+
+def test_heartbeat_schedule_comes_back_after_a_flush():
+    from django.core.management import call_command
+
+    call_command("flush", "--noinput", verbosity=0)
+    assert Schedule.objects.filter(name="ops.heartbeat", func=TASK).count() == 1
