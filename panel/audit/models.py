@@ -31,7 +31,13 @@ class AuditLog(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit log")
-        indexes = [models.Index(fields=["-created_at"], name="audit_logs_created_at_idx")]
+        indexes = [
+            models.Index(fields=["-created_at"], name="audit_logs_created_at_idx"),
+            # Extra (docs/schema.md): a site's audit trail among a million rows.
+            models.Index(
+                fields=["target_type", "target_id", "-created_at"], name="audit_logs_target_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"
