@@ -223,8 +223,9 @@ def import_data(data: Any, *, dry_run: bool = False) -> ImportResult:
         stuck = [row["id"] for row in new["jobs"] if row["status"] in ("queued", "running")]
         if stuck:
             result.warnings.append(
-                f"{len(stuck)} job(s) were queued or running in V0; they are imported as they "
-                "were and are not re-run (the job reaper fails them; retry them from /jobs/)."
+                f"{len(stuck)} job(s) were queued or running in V0. They are imported as they "
+                "were; the job reaper picks them up within a few minutes and runs them again "
+                "(handlers are idempotent) or fails them with a reason."
             )
         _warn_root_paths(new["sites"], result)
         if dry_run:

@@ -75,10 +75,10 @@ def compose() -> dict:
 
 def test_compose_has_the_services_with_health_checks(compose):
     services = compose["services"]
-    assert set(services) == {"db", "redis", "migrate", "web", "worker", "nginx"}
+    assert set(services) == {"db", "redis", "migrate", "web", "worker", "nginx", "php"}
     assert services["db"]["image"] == "postgres:15"
     assert services["redis"]["image"].startswith("redis:")
-    for name in ("db", "redis", "web", "worker", "nginx"):
+    for name in ("db", "redis", "web", "worker", "nginx", "php"):
         test = services[name]["healthcheck"]["test"]
         assert test and test[0] in ("CMD", "CMD-SHELL"), name
     assert services["web"]["command"] == ["gunicorn", "--config", "deploy/gunicorn.conf.py"]
@@ -105,13 +105,18 @@ def test_worker_and_nginx_share_vhosts_web_root_challenge_and_certs(compose):
     assert worker["vhosts"] == "/etc/nginx/nusantara-sites"
     # nginx only reads what the worker writes (except its own pid file).
     for entry in services["nginx"]["volumes"]:
-        if not entry.startswith("nginx-run:"):
+        if not entry.startswith(("nginx-run:", "php-run:")):
             assert entry.endswith(":ro"), entry
     # The worker signals nginx itself: shared PID namespace + shared pid file.
     assert services["worker"]["pid"] == "service:nginx"
     declared = set(compose["volumes"])
     for service in services.values():
-        assert set(_mounts(service)) - {"./secrets"} <= declared
+        named = {m for m in _mounts(service) if not m.startswith("./")}
+        assert named <= declared
+    # php-fpm serves the same document roots through a socket nginx can reach.
+    php = _mounts(services["php"])
+    assert php["webroot"] == nginx["webroot"] and php["php-run"] == nginx["php-run"] == "/run/php"
+    assert services["php"]["image"].startswith("php:")
 
 
 def test_compose_secrets_come_from_files_not_from_the_file(compose):
