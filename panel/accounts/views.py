@@ -60,6 +60,9 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         device, throttled = two_factor.verify_any(request.user, form.cleaned_data["otp_token"])
         meta = request_meta(request)
         if device is not None:
+            # A new session key for the fully signed-in session: a key seen while only the
+            # password was known is worth nothing afterwards.
+            request.session.cycle_key()
             otp_login(request, device)
             recovery = isinstance(device, StaticDevice)
             audit_record(
