@@ -53,10 +53,10 @@ RUN apt-get update \
     && chown -R nusantara:nusantara /data /srv/www /etc/nginx/nusantara-sites /run/nginx /tmp/nginx /var/log/nginx
 COPY deploy/docker/nginx.conf /etc/nginx/nginx.conf
 USER 10001:10001
-EXPOSE 8080 8443
+EXPOSE 80 443
 STOPSIGNAL SIGQUIT
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/nginx-health"]
+    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/nginx-health"]
 CMD ["nginx", "-e", "stderr", "-g", "daemon off;"]
 
 # --- app: the runtime image (last stage, so a plain `docker build .` builds it) ---
@@ -83,8 +83,6 @@ ENV PATH=/app/.venv/bin:$PATH \
     NUSANTARA_NGINX_CONF_DIR=/etc/nginx/nusantara-sites \
     NUSANTARA_NGINX_TEST_CMD="nginx -t -q -e stderr" \
     NUSANTARA_NGINX_RELOAD_CMD="nginx -s reload -e stderr" \
-    NUSANTARA_HTTP_LISTEN=8080 \
-    NUSANTARA_HTTPS_LISTEN=8443 \
     GUNICORN_BIND=0.0.0.0:8000 \
     FORWARDED_ALLOW_IPS=*
 USER 10001:10001

@@ -133,10 +133,15 @@ def test_compose_secrets_come_from_files_not_from_the_file(compose):
 
 
 def test_compose_nginx_listens_where_the_vhosts_say(compose):
+    # Vhosts keep the default 80/443 (so redirects name the public port); the unprivileged
+    # nginx may bind them inside its network namespace.
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "NUSANTARA_HTTP_LISTEN=8080" in dockerfile
-    assert "NUSANTARA_HTTPS_LISTEN=8443" in dockerfile
-    assert set(compose["services"]["nginx"]["ports"]) == {"80:8080", "443:8443"}
+    assert "NUSANTARA_HTTP_LISTEN" not in dockerfile
+    assert "NUSANTARA_HTTPS_LISTEN" not in dockerfile
+    nginx = compose["services"]["nginx"]
+    assert set(nginx["ports"]) == {"80:80", "443:443"}
+    assert nginx["sysctls"]["net.ipv4.ip_unprivileged_port_start"] == 0
+    assert "listen 80 default_server;" in (DEPLOY / "docker" / "nginx.conf").read_text()
 
 
 # --- nginx configs, parsed by the real nginx ---
@@ -155,10 +160,10 @@ def test_docker_nginx_conf_parses_with_a_site_vhost(tmp_path):
     conf = tmp_path / "nginx.conf"
     conf.write_text(text)
     vhost = tmp_path / "etc/nginx/nusantara-sites/example.com.conf"
-    vhost.write_text("server { listen 8080; server_name example.com; root /srv/www/x; }\n")
+    vhost.write_text("server { listen 80; server_name example.com; root /srv/www/x; }\n")
     result = _nginx_test(conf, tmp_path)
     assert result.returncode == 0, result.stderr
-    vhost.write_text("server { listen 8080; server_name example.com; bogus_directive on; }\n")
+    vhost.write_text("server { listen 80; server_name example.com; bogus_directive on; }\n")
     assert _nginx_test(conf, tmp_path).returncode != 0
 
 
