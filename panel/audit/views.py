@@ -90,6 +90,21 @@ def _target_url(entry: AuditLog) -> str:
         return ""
 
 
+def _details(metadata: object) -> list[tuple[str, str]]:
+    """Metadata as (key, text) pairs, nested values as compact JSON, for a readable cell."""
+    if not isinstance(metadata, dict):
+        return [("", json.dumps(metadata, ensure_ascii=False))]
+    pairs = []
+    for key in sorted(metadata):
+        value = metadata[key]
+        if isinstance(value, str):
+            text = value
+        else:
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        pairs.append((str(key), text))
+    return pairs
+
+
 def _page_number(request: HttpRequest) -> int:
     try:
         return min(max(int(request.GET.get("page", "1")), 1), MAX_PAGE)
@@ -107,7 +122,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     rows = list(filtered_entries(data)[start : start + PAGE_SIZE + 1])
     entries = rows[:PAGE_SIZE]
     for entry in entries:
-        entry.metadata_text = json.dumps(entry.metadata, ensure_ascii=False, sort_keys=True)
+        entry.details = _details(entry.metadata)
         entry.target_url = _target_url(entry)
     context = {
         "form": form,

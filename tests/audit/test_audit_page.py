@@ -34,7 +34,8 @@ def test_newest_first_with_actor_and_metadata(admin_client: Client, admin_user, 
     assert response.status_code == 200
     assert _actions(response) == ["ssl.renew", "site.create"]
     html = response.content.decode()
-    assert "owner" in html and "a.id" in html
+    assert "owner" in html
+    assert '<span class="muted">domain</span> <code title="a.id">a.id</code>' in html
 
 
 def test_filters_by_actor_action_prefix_and_target(admin_client, admin_user, owner, outsider):
@@ -119,3 +120,12 @@ def test_targets_link_to_their_pages(admin_client, owner) -> None:
     html = admin_client.get("/audit/").content.decode()
     assert f'href="/users/{owner.pk}/"' in html
     assert "not-a-uuid" in html
+
+
+def test_long_metadata_values_are_shortened_but_kept_in_full_in_the_title(admin_client, owner):
+    agent = "Mozilla/5.0 " + "x" * 200
+    _entry(owner, "auth.login", metadata={"user_agent": agent, "n": {"a": 1}})
+    html = admin_client.get("/audit/").content.decode()
+    assert f'title="{agent}"' in html
+    assert "xxxx…</code>" in html
+    assert "{&quot;a&quot;: 1}" in html
