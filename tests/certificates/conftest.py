@@ -61,25 +61,27 @@ def https_fetch(nginx, domain: str, cafile: str, path: str = "/", timeout: float
     return Fetched(resp.status, body, format(leaf.serial_number, "x"))
 
 
-def served_serial(nginx, domain: str, cafile: str) -> str | None:
-    """Serial of the certificate nginx serves for `domain` if it verifies, else None."""
+def served_serial(nginx, domain: str, cafile: str) -> tuple[str | None, str]:
+    """(serial of the verified certificate nginx serves for `domain` or None, why not)."""
     try:
         resp = https_fetch(nginx, domain, cafile, timeout=2)
-    except OSError:  # ssl.SSLError included: not (yet) serving a valid certificate
-        return None
-    return resp.serial if resp.status == 200 else None
+    except OSError as exc:  # ssl.SSLError included: not (yet) serving a valid certificate
+        return None, repr(exc)
+    return (resp.serial, "") if resp.status == 200 else (None, f"HTTP {resp.status}")
 
 
 def wait_https(nginx, domain: str, cafile: str, serial: str | None = None, timeout=10) -> str:
     """Wait until several HTTPS answers in a row verify (and carry `serial` if given): right
     after a reload, the old nginx worker still accepts a few connections with the old config."""
     deadline = time.monotonic() + timeout
-    streak, last = 0, None
+    streak, last, why = 0, None, ""
     while streak < 5:
-        last = served_serial(nginx, domain, cafile)
+        last, why = served_serial(nginx, domain, cafile)
         good = last is not None and (serial is None or last == serial)
         streak = streak + 1 if good else 0
-        assert time.monotonic() < deadline, f"{domain}: HTTPS never settled (last {last})"
+        if time.monotonic() > deadline:
+            log = (nginx.dir / "error.log").read_text(errors="replace")[-1500:]
+            pytest.fail(f"{domain}: HTTPS never settled ({last} {why}); nginx error.log:\n{log}")
         time.sleep(0.02)
     return last
 

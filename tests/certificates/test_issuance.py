@@ -36,9 +36,16 @@ def _issue(worker, owner, site):
 
 
 def test_issued_certificate_is_served_over_https_and_http_redirects(
-    pebble, nginx, worker, owner, live_site
+    pebble, nginx, worker, owner, unique_domain
 ):
-    site = live_site("issue")
+    from panel.sites.services import site_create
+
+    # A site provisioned the way a customer gets one: site_create -> site.provision job.
+    site = site_create(user=owner, domain=unique_domain("issue"), runtime="static")
+    provision = Job.objects.get(site_id=site.pk, type="site.provision")
+    assert worker.wait_for_job(provision).status == "success"
+    site.refresh_from_db()
+    wait_stable(nginx, site.domain)
     page = nginx.get(site.domain).body
     job, cert = _issue(worker, owner, site)
     assert job.status == "success", job.error_message
