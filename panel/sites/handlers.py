@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from panel.audit.services import audit_record
@@ -152,7 +153,8 @@ def _run_site_jobs(job: Job) -> None:
     keep draining batches while more arrive (a burst keeps one worker busy, not all of them
     skipping each other's claimed tasks). The job is ended inside the batch; the runner's own
     success step then finds it already finished and does nothing."""
-    deadline = time.monotonic() + DRAIN_SECONDS
+    # Stay well inside the task's timeout: django-q2 kills a worker that overruns it.
+    deadline = time.monotonic() + min(DRAIN_SECONDS, settings.NUSANTARA_JOB_TIMEOUT / 3)
     first = True
     while True:
         with nginx.writer_lock():
