@@ -309,7 +309,7 @@ def render(r: dict, db_url: str) -> str:
             f"| One more site beside {r['n_big'] - 1:,} (median of 3) | "
             f"{r['big_p50'] * 1000:.0f} ms | < 1500 ms, {verdict(r['big_p50'] < 1.5)} |",
             f"| Same, in units of the `nginx -t` floor measured just before each run | "
-            f"{floors:.1f} x | at the issue's idle floor (260 ms): ~{floors * 0.26:.2f} s |",
+            f"{floors:.1f} x | - |",
             f"| `nginx -t` floor: 1 / {r['n_500']} / {r['n_big']:,} vhosts | "
             f"{r['floor_1']:.0f} / {r['floor_500']:.0f} / {r['floor_big']:.0f} ms | - |",
             "",
