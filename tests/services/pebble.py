@@ -17,6 +17,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -36,6 +37,17 @@ PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
 CHALLTESTSRV = shutil.which("pebble-challtestsrv") or "/usr/bin/pebble-challtestsrv"
 # Let's Encrypt's lifetime, so expiry and renewal windows behave like production.
 VALIDITY_SECONDS = 90 * 24 * 3600
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, even by SIGKILL, so a killed
+    pytest run leaves no Pebble behind (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 def free_port() -> int:
@@ -235,6 +247,7 @@ def start_pebble(workdir: Path, http_port: int) -> Pebble:
                 stdout=logfh,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         )
         _wait_for(pebble.challtestsrv_url, False, pebble.processes, log)
@@ -254,6 +267,7 @@ def start_pebble(workdir: Path, http_port: int) -> Pebble:
                 env=env,
                 cwd=workdir,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         )
         _wait_for(pebble.directory_url, pebble.ca_bundle, pebble.processes, log)
