@@ -132,3 +132,12 @@ def test_bin_run_on_a_clean_clone_serves_the_panel_and_the_admin_logs_in(tmp_pat
             proc.wait()
     pid_file = clone / "var" / "nginx" / "nginx.pid"
     assert not pid_file.exists(), "bin/run left its embedded nginx running"
+    time.sleep(0.5)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"{clone}/.venv/bin/python manage.py qcluster"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if leftovers:
+        subprocess.run(["kill", "-9", *leftovers])
+    assert not leftovers, "bin/run left its worker running"
