@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -79,12 +80,14 @@ def _apply(request: HttpRequest, user: User) -> tuple[bool, SetPasswordForm | No
         if action == "password":
             password_form = SetPasswordForm(user, request.POST)
             if password_form.is_valid():
-                services.user_set_password(
+                changed = services.user_set_password(
                     actor=request.user,
                     user=user,
                     password=password_form.cleaned_data["new_password1"],
                     meta=meta,
                 )
+                if changed.pk == request.user.pk:
+                    update_session_auth_hash(request, changed)  # an admin resetting their own
                 messages.success(request, _("Password reset."))
                 return True, None, role_form
         if action == "unlock":

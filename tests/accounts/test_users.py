@@ -154,6 +154,16 @@ def test_admin_resets_a_password_without_it_reaching_the_audit_log(admin_client,
     assert NEW_PASSWORD not in str(entry.metadata)
 
 
+def test_admin_resetting_their_own_password_stays_signed_in(admin_client, admin_user) -> None:
+    response = admin_client.post(
+        f"/users/{admin_user.pk}/",
+        {"action": "password", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert admin_client.get("/users/").status_code == 200
+    assert AuditLog.objects.filter(action="user.password_change").exists()
+
+
 def test_password_reset_with_mismatch_shows_the_field_error(admin_client, owner) -> None:
     response = admin_client.post(
         f"/users/{owner.pk}/",
