@@ -149,6 +149,38 @@ print(json.dumps({{
 """
 
 
+SERVICE_TIME = """
+import json, time
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from panel.accounts.models import User
+user = User.objects.filter(username__startswith={prefix!r}, sites__isnull=False).first()
+client = Client()
+client.force_login(user)
+site = user.sites.first()
+out = {{}}
+for name, path in [("/", "/"), ("/sites/", "/sites/"), ("/sites/[id]/", f"/sites/{{site.pk}}/"),
+                   ("/jobs/", "/jobs/"), ("/certificates/", "/certificates/"),
+                   ("/sites/new/", "/sites/new/")]:
+    client.get(path)
+    started = time.perf_counter()
+    for _ in range(10):
+        client.get(path)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(path)
+    out[name] = [round((time.perf_counter() - started) / 10 * 1000, 1), len(queries)]
+print(json.dumps(out))
+"""
+
+
+def service_times(env: dict[str, str], prefix: str) -> dict[str, list]:
+    """Per page: in-process time of one request alone (ms) and its number of SQL queries."""
+    shell_env = {**env, "ALLOWED_HOSTS": "testserver"}
+    out = manage(shell_env, "shell", "-c", SERVICE_TIME.format(prefix=prefix))
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def job_stats(env: dict[str, str]) -> dict:
     return json.loads(manage(env, "shell", "-c", JOB_STATS.format()).strip().splitlines()[-1])
 
@@ -264,11 +296,14 @@ def main() -> int:
             time.sleep(2)
             stats = job_stats(env)
         vhosts = len(list((work / "nginx" / "sites").glob("*.conf")))
+        alone = service_times(env, USER_PREFIX)
     finally:
         for proc in procs:
             stop(proc)
         subprocess.run([*nginx_start, "-s", "stop"], check=False, capture_output=True)
-    result = summarize(total, rows, stats, vhosts, args, env, login_ms, (load_before, load_after))
+    result = summarize(
+        total, rows, stats, vhosts, args, env, login_ms, (load_before, load_after), alone
+    )
     print(result)
     if not args.no_write:
         write_docs(result)
@@ -296,6 +331,7 @@ def summarize(
     env,
     login_ms: float,
     load: tuple[float, float],
+    alone: dict[str, list],
 ) -> str:
     p95 = float(total["95%"])
     lines = [
@@ -323,13 +359,18 @@ def summarize(
         f"| vhosts in nginx | {vhosts} |",
         f"| one login (PBKDF2, measured apart, not in the run) | {login_ms:.0f} ms |",
         "",
-        "| request | count | errors | median ms | p95 ms | p99 ms |",
-        "|---|---|---|---|---|---|",
+        "Per request: what locust saw under load, and (last columns) the same page requested "
+        "alone, in-process after the run: its server time and SQL queries.",
+        "",
+        "| request | count | errors | median ms | p95 ms | p99 ms | alone ms | queries |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: r["Name"]):
+        single = alone.get(r["Name"]) if r["Type"] == "GET" else None
+        extra = f"{single[0]:.0f} | {single[1]}" if single else "- | -"
         lines.append(
             f"| {r['Type']} {r['Name']} | {r['Request Count']} | {r['Failure Count']} | "
-            f"{float(r['50%']):.0f} | {float(r['95%']):.0f} | {float(r['99%']):.0f} |"
+            f"{float(r['50%']):.0f} | {float(r['95%']):.0f} | {float(r['99%']):.0f} | {extra} |"
         )
     if stats.get("errors"):
         lines += ["", "Failed job messages (first 5): " + "; ".join(stats["errors"])]
