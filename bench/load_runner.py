@@ -359,6 +359,10 @@ def summarize(
         f"| vhosts in nginx | {vhosts} |",
         f"| one login (PBKDF2, measured apart, not in the run) | {login_ms:.0f} ms |",
         "",
+        "The p95 follows what else runs on the machine: while other test suites kept its load "
+        "average at 6-10 (2026-11-26), the same run gave p95 of 350-1400 ms, still with zero "
+        "errors; with `WEB_CONCURRENCY=2` (2 gunicorn processes x 4 threads) it degraded least.",
+        "",
         "Per request: what locust saw under load, and (last columns) the same page requested "
         "alone, in-process after the run: its server time and SQL queries.",
         "",
