@@ -134,6 +134,14 @@ def test_root_paths_outside_the_web_root_are_kept_and_reported(tmp_path):
     assert "root_path" not in out
 
 
+def test_unfinished_v0_jobs_are_imported_as_they_were_and_announced(tmp_path):
+    data = _example()
+    data["jobs"][0].update(status="running", finished_at=None)
+    out = _import(_write(tmp_path, data))
+    assert "1 job(s) were queued or running in V0" in out
+    assert Job.objects.get(pk=data["jobs"][0]["id"]).status == "running"
+
+
 def test_new_audit_rows_continue_after_the_imported_ids(tmp_path):
     _import(_write(tmp_path, _with_unicode(_example())))
     entry = audit_record(actor=None, action="test.after_import", target_type="test")
