@@ -139,7 +139,7 @@ class NginxService:
             conn.close()
 
     def wait_for(
-        self, host: str, path: str = "/", status: int = 200, timeout: float = 10
+        self, host: str, path: str = "/", status: int = 200, timeout: float = 20
     ) -> Response:
         """Poll until nginx answers this host with `status` (a reload takes effect async)."""
         deadline = time.monotonic() + timeout

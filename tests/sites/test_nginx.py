@@ -42,7 +42,7 @@ def test_every_vhost_serves_the_shared_challenge_directory(nginx, settings):
     token_dir.mkdir(parents=True, exist_ok=True)
     (token_dir / "tok123").write_text("tok123.thumb")
     resp = nginx.wait_for(site.domain, "/.well-known/acme-challenge/tok123")
-    assert resp.status == 200 and resp.body == "tok123.thumb"
+    assert resp.status == 200 and resp.body == "tok123.thumb", resp
     assert resp.headers["Content-Type"].startswith("text/plain")
 
 
@@ -59,10 +59,10 @@ def test_rejected_change_is_rolled_back_and_kept_as_err(nginx, settings):
         ngx.ensure_docroot(mate)
     changes = {s.domain: ngx.render_site(s) for s in [*mates[:2], bad, mates[2]]}
     result = ngx.apply(changes)
-    assert set(result.rejected) == {bad.domain}
+    assert set(result.rejected) == {bad.domain}, result
     assert "cannot load certificate" in result.rejected[bad.domain]
     assert "broken-cert.example/fullchain.pem" in result.rejected[bad.domain]
-    assert result.applied == sorted(m.domain for m in mates) and result.reloaded
+    assert result.applied == sorted(m.domain for m in mates) and result.reloaded, result
     assert not ngx.conf_path(bad.domain).exists()
     assert ngx.conf_path(bad.domain).with_name(f"{bad.domain}.conf.err").exists()
     for mate in mates:
