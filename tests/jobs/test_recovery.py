@@ -131,3 +131,19 @@ def test_worker_killed_mid_job_is_recovered(worker_manager, nginx, phpfpm, trans
         assert site.status == SiteStatus.ACTIVE
         assert nginx.wait_for(site.domain).status == 200
     assert not (ngx._journal_dir()).exists()
+
+
+@pytest.mark.django_db
+def test_admin_retry_puts_the_failed_site_back_to_provisioning(admin_user, owner):
+    from panel.jobs.runner import fail_job
+    from panel.jobs.services import job_retry
+
+    site = site_create(user=owner, domain="retry.example", runtime="static")
+    job = Job.objects.get(site_id=site.pk)
+    Job.objects.filter(pk=job.pk).update(status="running")
+    fail_job(job, "nginx said no")
+    site.refresh_from_db()
+    assert site.status == SiteStatus.FAILED
+    job = job_retry(job=job, user=admin_user)
+    site.refresh_from_db()
+    assert (job.status, site.status) == ("queued", SiteStatus.PROVISIONING)
