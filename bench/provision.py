@@ -156,7 +156,7 @@ def run(args, svc) -> dict:
     from panel.sites.services import site_create
 
     admin = User.objects.create_user("bench-admin", role=Role.ADMIN)
-    res: dict = {"ok": True}
+    res: dict = {"ok": True, "load": [os.getloadavg()[0], 0.0]}
     res["floor_1"] = _nginx_t_ms(svc)
 
     def served(domain: str, deadline: float) -> bool:
@@ -277,6 +277,7 @@ def run(args, svc) -> dict:
         ]
     )
     res["args"] = vars(args)
+    res["load"][1] = os.getloadavg()[0]
     return res
 
 
@@ -319,9 +320,11 @@ def render(r: dict, db_url: str) -> str:
             "config before a change is skipped when the files are exactly as the last passing "
             "test saw them. Per-site test+reload would cost about "
             f"{burst} x 2 x the `nginx -t` floor, growing with every site. The machine was "
-            "shared with other test runs (load average 5-8 on 2 cores during these runs), so "
-            "absolute times vary with their load; the one-more-site time is about one `nginx -t` "
-            "plus one reload (nginx re-parses all 5,000 vhosts) plus the queue poll.",
+            f"shared with other test runs (1-minute load average {r['load'][0]:.1f} at the start, "
+            f"{r['load'][1]:.1f} at the end, on 2 cores), so absolute times vary with their load "
+            "(at load 5-8 earlier the same run gave 2-3 s for the one-more site). The one-more "
+            "time is about one `nginx -t`, one reload (nginx re-parses all 5,000 vhosts) and the "
+            "queue poll.",
             "",
         ]
     )
