@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from panel.sites import nginx as ngx
 from panel.sites.models import Runtime, Site
+from tests.certificates.certgen import cert_pem, key_pem, make_leaf
 
 
 def _site(domain: str, runtime: str = Runtime.STATIC, upstream: str | None = None) -> Site:
@@ -116,30 +116,7 @@ def test_remove_site_leaves_nothing_behind(nginx, settings):
 def test_https_server_appears_when_certificate_files_exist(nginx, tmp_path):
     site = _site("tls-unit.example")
     _provision(site)
-    fullchain, privkey = ngx.cert_paths(site.domain)
-    fullchain.parent.mkdir(parents=True)
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            f"/CN={site.domain}",
-            "-days",
-            "2",
-            "-keyout",
-            str(privkey),
-            "-out",
-            str(fullchain),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    _self_signed(site.domain)
     ngx.sync_site(site)
     resp = nginx.wait_for(site.domain, status=301)
     assert resp.headers["Location"] == f"https://{site.domain}:{nginx.https_port}/"
@@ -170,30 +147,11 @@ def test_journal_manifest_is_json(nginx, settings):
 
 
 def _self_signed(domain: str) -> None:
+    key, cert = make_leaf([domain])
     fullchain, privkey = ngx.cert_paths(domain)
     fullchain.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            f"/CN={domain}",
-            "-days",
-            "2",
-            "-keyout",
-            str(privkey),
-            "-out",
-            str(fullchain),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    fullchain.write_text(cert_pem(cert))
+    privkey.write_text(key_pem(key))
 
 
 def test_second_change_trusts_the_last_verified_state_and_tests_once(nginx):
