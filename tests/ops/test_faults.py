@@ -49,7 +49,7 @@ print(json.dumps(recovery.reap()))
 
 
 @pytest.fixture(scope="module")
-def postgres():
+def postgres(tmp_path_factory):
     require(pg_available(), "PostgreSQL 15 server binaries (/usr/lib/postgresql/15/bin)")
     try:
         import panel.jobs.recovery  # noqa: F401
@@ -58,7 +58,7 @@ def postgres():
     pg = _start_postgres()
     try:
         pg.sql(f"CREATE DATABASE {TEMPLATE}")
-        logs = Path(tempfile.mkdtemp(prefix="np-fault-logs-"))
+        logs = tmp_path_factory.mktemp("fault-migrate")
         SidePanel(env=_env(pg.url(TEMPLATE), {}), logs=logs).manage("migrate", "--noinput")
         yield pg
     finally:
