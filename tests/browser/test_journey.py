@@ -80,6 +80,7 @@ def test_admin_creates_user_who_runs_a_site_end_to_end(
     page.get_by_role("button", name=t("Create user")).click()
     expect(page.locator("h1")).to_have_text(username)
     if shots:
+        shoot(page, "user-detail")
         page.goto(f"{base}/users/")
         shoot(page, "users")
     sign_out(page, t)
