@@ -19,7 +19,7 @@ from . import acme
 from .files import leaf_info
 from .models import CertStatus, SslCertificate
 from .preflight import PreflightError, preflight
-from .services import ISSUE, RENEW, InstallError, backoff, switch_to
+from .services import ISSUE, RENEW, InstallError, backoff, mark_serving, switch_to
 
 
 def _certificate(job: Job) -> SslCertificate:
@@ -69,15 +69,8 @@ def obtain(job: Job) -> None:
     log("nginx now serves the new certificate")
     with transaction.atomic():
         cert = SslCertificate.objects.select_for_update().get(pk=cert.pk)
-        cert.status = CertStatus.ISSUED
-        cert.expires_at = info.expires_at
-        cert.serial = info.serial
-        cert.error_message = None
-        cert.failure_count = 0
-        cert.next_attempt_at = None
-        cert.save()
         # An uploaded certificate this one replaced must not linger as "issued".
-        SslCertificate.objects.filter(site=site).exclude(pk=cert.pk).delete()
+        mark_serving(cert, expires_at=info.expires_at, serial=info.serial)
         audit_record(
             actor=None,
             action="ssl.issued",

@@ -126,15 +126,8 @@ def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -
             .order_by("-created_at")
             .first()
         ) or SslCertificate(site=site, provider=Provider.CUSTOM)
-        cert.status = CertStatus.ISSUED
-        cert.expires_at = checked.info.expires_at
-        cert.serial = checked.info.serial
-        cert.error_message = None
-        cert.failure_count = 0
-        cert.next_attempt_at = None
-        cert.save()
         # The uploaded certificate now serves: an ACME row must not renew over it.
-        SslCertificate.objects.filter(site=site).exclude(pk=cert.pk).delete()
+        mark_serving(cert, expires_at=checked.info.expires_at, serial=checked.info.serial)
         audit_record(
             actor=user,
             action="ssl.uploaded",
@@ -150,6 +143,20 @@ def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -
 
 
 # --- renewal and expiry (django-q2 schedule) ---------------------------------------------
+
+
+def mark_serving(cert: SslCertificate, *, expires_at: dt.datetime, serial: str) -> None:
+    """Record that `cert` is what nginx now serves for its site: issued, no pending failure,
+    and the site's other certificate rows (ACME or uploaded) removed, so that exactly one row
+    says what is served and the renewal never replaces the wrong one. Call inside atomic()."""
+    cert.status = CertStatus.ISSUED
+    cert.expires_at = expires_at
+    cert.serial = serial
+    cert.error_message = None
+    cert.failure_count = 0
+    cert.next_attempt_at = None
+    cert.save()
+    SslCertificate.objects.filter(site_id=cert.site_id).exclude(pk=cert.pk).delete()
 
 
 def backoff(failures: int, expires_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
