@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from django.test.utils import override_settings
 
+from tests.certificates.certgen import cert_pem, key_pem, make_leaf
+
 NGINX_CONF = """\
 worker_processes 1;
 pid {dir}/nginx.pid;
@@ -42,6 +44,14 @@ http {{
     server {{
         listen 127.0.0.1:{http_port} default_server;
         return 404;
+    }}
+    # Bind the HTTPS port from the start (with a throwaway certificate): otherwise it is only
+    # bound at the first reload with an HTTPS vhost, and another process may have taken it.
+    server {{
+        listen 127.0.0.1:{https_port} ssl default_server;
+        ssl_certificate {dir}/default.crt;
+        ssl_certificate_key {dir}/default.key;
+        return 444;
     }}
     include {conf_dir}/*.conf;
 }}
@@ -161,11 +171,16 @@ def start_nginx(base: Path) -> NginxService:
     )
     for sub in ("tmp", "sites", "www", "data", "logs"):
         (base / sub).mkdir(parents=True, exist_ok=True)
+    key, cert = make_leaf(["default.invalid"])
+    (base / "default.crt").write_text(cert_pem(cert))
+    (base / "default.key").write_text(key_pem(key))
+    (base / "default.key").chmod(0o600)
     mime = "/etc/nginx/mime.types"
     (base / "nginx.conf").write_text(
         NGINX_CONF.format(
             dir=base,
             http_port=svc.http_port,
+            https_port=svc.https_port,
             conf_dir=svc.conf_dir,
             mime_types=mime if os.path.exists(mime) else "mime.types",
         )
