@@ -33,8 +33,7 @@ def badge(value: str, label: Any = None) -> SafeString:
     return format_html('<span class="badge badge-{}">{}</span>', value, label)
 
 
-@register.filter
-def when(value: datetime | None) -> SafeString | str:
+def _time_tag(value: datetime | None, fmt: str) -> SafeString | str:
     """A <time> in the active zone (the user's, default TIME_ZONE), machine-readable too."""
     if not value:
         return "—"
@@ -42,20 +41,18 @@ def when(value: datetime | None) -> SafeString | str:
     return format_html(
         '<time datetime="{}">{}</time>',
         local.isoformat(timespec="seconds"),
-        formats.date_format(local, "j M Y, H:i"),
+        formats.date_format(local, fmt),
     )
 
 
 @register.filter
+def when(value: datetime | None) -> SafeString | str:
+    return _time_tag(value, "j M Y, H:i")
+
+
+@register.filter
 def when_seconds(value: datetime | None) -> SafeString | str:
-    if not value:
-        return "—"
-    local = timezone.localtime(value) if timezone.is_aware(value) else value
-    return format_html(
-        '<time datetime="{}">{}</time>',
-        local.isoformat(timespec="seconds"),
-        formats.date_format(local, "j M Y, H:i:s"),
-    )
+    return _time_tag(value, "j M Y, H:i:s")
 
 
 @register.filter
