@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.certificates.certgen import cert_pem, key_pem, make_leaf
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,35 +169,10 @@ def test_docker_nginx_conf_parses_with_a_site_vhost(tmp_path):
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "panel.example.com")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = make_leaf(["panel.example.com"])
     chain, priv = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
-    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    priv.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    chain.write_text(cert_pem(cert))
+    priv.write_text(key_pem(key))
     return chain, priv
 
 
