@@ -23,6 +23,9 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
+
+from bench.docs_section import write_section  # noqa: E402
+
 TARGET_P50 = 2.0
 
 
@@ -55,21 +58,6 @@ def _wait_job(job_id, timeout: float = 60):
             return job
         time.sleep(0.02)
     raise RuntimeError(f"job {job_id} did not finish")
-
-
-def _write_result(text: str) -> Path:
-    path = BASE_DIR / "docs" / "benchmarks.md"
-    path.parent.mkdir(exist_ok=True)
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    header = "## Certificates"
-    start = current.find(header)
-    if start == -1:
-        current = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(header))
-        current = current[:start] + text + (current[end + 1 :] if end != -1 else "")
-    path.write_text(current.rstrip("\n") + "\n")
-    return path
 
 
 def main() -> int:
@@ -152,7 +140,7 @@ def main() -> int:
         )
         print(text)
         if not args.no_write:
-            print(f"written to {_write_result(text)}")
+            print(f"written to {write_section(text)}")
         return 0 if p50 < TARGET_P50 else 1
     finally:
         if worker is not None:

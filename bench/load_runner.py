@@ -23,7 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-DOCS = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(ROOT))
+
+from bench.docs_section import DOCS, write_section  # noqa: E402
 
 
 def free_port() -> int:
@@ -306,7 +308,7 @@ def main() -> int:
     )
     print(result)
     if not args.no_write:
-        write_docs(result)
+        write_section(result)
         log(f"results written to {DOCS.relative_to(ROOT)} (section Load)")
     shutil.rmtree(work, ignore_errors=True)
     failures = int(total["Failure Count"]) + stats["jobs"].get("failed", 0)
@@ -383,13 +385,3 @@ def summarize(
 
 def _fmt(counts: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
-
-
-def write_docs(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Load\n.*?(?=^## |\Z)", flags=re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.write_text(text.rstrip("\n") + "\n")

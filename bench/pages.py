@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.docs_section import write_section  # noqa: E402
+
 SMALL = {"users": 100, "sites": 1_000, "jobs": 1_000, "audit": 1_000}
 LARGE = {"users": 2_000, "sites": 20_000, "jobs": 200_000, "audit": 1_000_000}
 REPEAT = int(os.environ.get("BENCH_REPEAT", "15"))
@@ -305,27 +307,6 @@ def report(small, large, counts, load_s) -> str:
         "`sites_domain_trgm_idx`.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(text: str, path: Path | None = None) -> None:
-    """Replace (or append) the "## Pages" section; other sections belong to other benchmarks."""
-    path = path or ROOT / "docs" / "benchmarks.md"
-    path.parent.mkdir(exist_ok=True)
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.strip() == "## Pages"), None)
-    if start is None:
-        new = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        new = (
-            "".join(lines[:start])
-            + text
-            + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
-        )
-    path.write_text(new)
 
 
 def main() -> None:

@@ -33,9 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 DB_NAME = "np_bench_provision"
 sys.path.insert(0, str(ROOT))
+
+from bench.docs_section import DOCS, write_section  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -141,7 +142,7 @@ def main() -> int:
     section = render(results, db_url)
     print("\n" + section)
     if not args.no_write:
-        write_docs(section)
+        write_section(section)
         log(f"results written to {DOCS.relative_to(ROOT)} (section Provisioning)")
     return 0 if results["ok"] else 1
 
@@ -328,16 +329,6 @@ def render(r: dict, db_url: str) -> str:
             "",
         ]
     )
-
-
-def write_docs(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Provisioning\n.*?(?=^## |\Z)", flags=re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.write_text(text.rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":
