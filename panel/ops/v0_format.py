@@ -21,12 +21,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from panel.accounts.models import User
+from panel.accounts.models import Role, User
 from panel.audit.models import AuditLog
-from panel.certificates.models import SslCertificate
-from panel.jobs.models import Job
+from panel.certificates.models import CertStatus, Provider, SslCertificate
+from panel.jobs.models import Job, JobStatus
 from panel.sites.domains import normalize_domain
-from panel.sites.models import Site
+from panel.sites.models import Runtime, Site, SiteStatus
 
 TABLES = ("users", "sites", "ssl_certificates", "jobs", "audit_logs")
 V0_BCRYPT_PREFIX = "bcrypt_v0$"
@@ -57,7 +57,7 @@ SEED_SPEC: dict[str, tuple[Col, ...]] = {
         Col("id", "uuid", required=True),
         Col("username", "text", required=True),
         Col("password_hash", "password", required=True),
-        Col("role", "choice", required=True, choices=("admin", "user")),
+        Col("role", "choice", required=True, choices=tuple(Role.values)),
         Col("is_active", "bool", default=True),
         Col("created_at", "ts", default=_NOW),
         Col("updated_at", "ts", default=_NOW),
@@ -66,12 +66,12 @@ SEED_SPEC: dict[str, tuple[Col, ...]] = {
         Col("id", "uuid", required=True),
         Col("domain", "domain", required=True),
         Col("root_path", "text", required=True),
-        Col("runtime", "choice", required=True, choices=("static", "php", "proxy")),
+        Col("runtime", "choice", required=True, choices=tuple(Runtime.values)),
         Col(
             "status",
             "choice",
             required=True,
-            choices=("provisioning", "active", "deleting", "failed"),
+            choices=tuple(SiteStatus.values),
         ),
         Col("created_by", "fk", required=True, ref="users"),
         Col("created_at", "ts", default=_NOW),
@@ -80,8 +80,8 @@ SEED_SPEC: dict[str, tuple[Col, ...]] = {
     "ssl_certificates": (
         Col("id", "uuid", required=True),
         Col("site_id", "fk", required=True, ref="sites"),
-        Col("provider", "choice", default="letsencrypt", choices=("letsencrypt", "custom")),
-        Col("status", "choice", required=True, choices=("issued", "pending", "failed", "expired")),
+        Col("provider", "choice", default="letsencrypt", choices=tuple(Provider.values)),
+        Col("status", "choice", required=True, choices=tuple(CertStatus.values)),
         Col("expires_at", "ts", nullable=True),
         Col("created_at", "ts", default=_NOW),
         Col("updated_at", "ts", default=_NOW),
@@ -89,7 +89,7 @@ SEED_SPEC: dict[str, tuple[Col, ...]] = {
     "jobs": (
         Col("id", "uuid", required=True),
         Col("type", "text", required=True),
-        Col("status", "choice", required=True, choices=("queued", "running", "success", "failed")),
+        Col("status", "choice", required=True, choices=tuple(JobStatus.values)),
         Col("payload", "object", default=dict),
         Col("error_message", "text", nullable=True),
         Col("started_at", "ts", nullable=True),
