@@ -117,7 +117,7 @@ def test_admin_creates_user_who_runs_a_site_end_to_end(
         timeout=LIVE_TIMEOUT
     )
     assert_not_reloaded(page)
-    https = nginx.https_get(domain, "/index.html", cafile=str(pebble.root_path))
+    https = nginx.wait_for_https(domain, "/index.html", cafile=str(pebble.root_path))
     assert https.status == 200 and domain in https.body
     if shots:
         page.reload()  # the HTTPS card (outside the live fragment) as a visitor would see it

@@ -28,14 +28,8 @@ def unique_domain():
 
 
 def wait_stable(nginx, domain: str, status: int = 200, timeout: float = 10) -> None:
-    """After a reload, nginx's old worker can answer a few more requests with the old config:
-    wait until several answers in a row agree."""
-    deadline = time.monotonic() + timeout
-    streak = 0
-    while streak < 5:
-        streak = streak + 1 if nginx.get(domain).status == status else 0
-        assert time.monotonic() < deadline, f"{domain} never settled on HTTP {status}"
-        time.sleep(0.02)
+    """Wait until nginx's answers for `domain` agree on `status` (see NginxService.wait_for)."""
+    assert nginx.wait_for(domain, status=status, timeout=timeout).status == status
 
 
 @dataclass

@@ -151,13 +151,43 @@ class NginxService:
     def wait_for(
         self, host: str, path: str = "/", status: int = 200, timeout: float = 20
     ) -> Response:
-        """Poll until nginx answers this host with `status` (a reload takes effect async)."""
+        """Poll until nginx answers this host with `status` several times in a row.
+
+        A reload takes effect asynchronously, and right after it the old worker still accepts
+        a few connections with the old config: one good answer does not mean it has settled."""
+        return self._settle(lambda: self.get(host, path), status, timeout)
+
+    def wait_for_https(
+        self,
+        host: str,
+        path: str = "/",
+        status: int = 200,
+        cafile: str | None = None,
+        timeout: float = 20,
+    ) -> Response:
+        """`wait_for` over HTTPS: the old worker may still close the connection (the default
+        server's 444) or present the old certificate, so errors count as "not yet"."""
+        return self._settle(lambda: self.https_get(host, path, cafile, timeout=3), status, timeout)
+
+    def _settle(self, fetch, status: int, timeout: float, streak: int = 3) -> Response:
         deadline = time.monotonic() + timeout
-        while True:
-            resp = self.get(host, path)
-            if resp.status == status or time.monotonic() > deadline:
-                return resp
-            time.sleep(0.05)
+        good, last, why = 0, None, ""
+        while good < streak:
+            try:
+                last = fetch()
+                why = f"HTTP {last.status}"
+                good = good + 1 if last.status == status else 0
+            except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
+                good, why = 0, repr(exc)
+            if good >= streak:
+                break
+            if time.monotonic() > deadline:
+                if last is not None and last.status != status:
+                    return last  # the caller's assertion shows the status and body
+                log = (self.dir / "error.log").read_text(errors="replace")[-1500:]
+                pytest.fail(f"nginx never settled on HTTP {status} ({why}); error.log:\n{log}")
+            time.sleep(0.02)
+        return last
 
 
 def start_nginx(base: Path) -> NginxService:

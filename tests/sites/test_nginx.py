@@ -122,7 +122,7 @@ def test_https_server_appears_when_certificate_files_exist(nginx, tmp_path):
     assert resp.headers["Location"] == f"https://{site.domain}:{nginx.https_port}/"
     challenge = nginx.get(site.domain, "/.well-known/acme-challenge/missing")
     assert challenge.status == 404  # still answered over HTTP, not redirected
-    resp = nginx.https_get(site.domain)
+    resp = nginx.wait_for_https(site.domain)
     assert resp.status == 200 and "tls-unit.example" in resp.body
 
 
