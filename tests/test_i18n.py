@@ -5,6 +5,8 @@ from __future__ import annotations
 import gettext
 import re
 import shutil
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
+
+from tests.conftest import require
 
 BASE_DIR = Path(settings.BASE_DIR)
 CATALOGS = {lang: BASE_DIR / "locale" / lang / "LC_MESSAGES" / "django.po" for lang in ("en", "id")}
@@ -92,3 +96,35 @@ def test_compile_translations_builds_every_catalog(tmp_path, settings) -> None:
     assert catalog.gettext("Sign in") == "Masuk"
     assert catalog.ngettext("%(n)d minute", "%(n)d minutes", 5) == "%(n)d menit"
     assert (locale / "en/LC_MESSAGES/django.mo").exists()
+
+
+def _key(entry: polib.POEntry) -> tuple[str | None, str, str]:
+    return (entry.msgctxt, entry.msgid, entry.msgid_plural)
+
+
+def test_catalogs_cover_every_string_in_the_source(tmp_path) -> None:
+    """A string marked for translation but missing from a catalog would show in English to an
+    Indonesian user: extract afresh with `makemessages` (GNU xgettext) from a copy of the
+    sources and compare with the committed catalogs, both ways."""
+    require(
+        shutil.which("xgettext") is not None, "xgettext is not installed (apt-get install gettext)"
+    )
+    for name in ("manage.py", "nusantara", "panel", "templates", "locale"):
+        src = BASE_DIR / name
+        if src.is_dir():
+            shutil.copytree(src, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, tmp_path / name)
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "--no-obsolete", "-l", "en", "-l", "id"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    for lang, committed in CATALOGS.items():
+        fresh = polib.pofile(str(tmp_path / "locale" / lang / "LC_MESSAGES" / "django.po"))
+        in_source = {_key(e) for e in fresh if not e.obsolete}
+        in_catalog = {_key(e) for e in _entries(lang)}
+        assert len(in_source) > 100
+        assert sorted(in_source - in_catalog, key=str) == [], f"{lang}: run makemessages"
+        assert sorted(in_catalog - in_source, key=str) == [], f"{lang}: stale entries"
