@@ -26,6 +26,14 @@ pytest_plugins = [
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: once Playwright runs, its event loop stays in the main thread and
+    Django's async-safety check has to be lifted (tests/browser/conftest.py); every other test
+    runs before that, with the check on."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip when a service is missing locally; in CI a missing service is a failure."""
     if condition:

@@ -28,12 +28,19 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
-# Playwright's sync API keeps an event loop in the main thread from its session fixture on, so
-# Django would refuse ORM calls ("async context") in these tests AND in every later test of the
-# session; hence process-wide. The calls are plain blocking ones, so that is safe here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # The live server on loopback IPv4 (Chromium may resolve "localhost" to ::1 first).
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def playwright(playwright):
+    """Playwright's sync API keeps an event loop running in the main thread from here on, and
+    Django then refuses ORM calls from this thread ("async context"). The calls are plain blocking
+    ones, so allow them, but only from the moment the loop exists: the root conftest runs the
+    browser tests last, so every other test keeps Django's check."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield playwright
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture(scope="session")
