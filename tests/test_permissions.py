@@ -42,6 +42,19 @@ MATRIX = [
         None,
         dict(anonymous=LOGIN, user=405, other=405, admin=405),
     ),
+    (
+        "get",
+        "/sites/{site_id}/settings/",
+        None,
+        dict(anonymous=LOGIN, user=405, other=405, admin=405),
+    ),
+    # Without a runtime the form comes back with an error: nothing changes.
+    (
+        "post",
+        "/sites/{site_id}/settings/",
+        {},
+        dict(anonymous=LOGIN, user=200, other=404, admin=200),
+    ),
     # Without the typed confirmation the form comes back with an error: nothing is deleted.
     ("post", "/sites/{site_id}/delete/", {}, dict(anonymous=LOGIN, user=200, other=404, admin=200)),
     (

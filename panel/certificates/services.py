@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
-from panel.jobs.services import JobBusy, job_create, site_has_active_job
+from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 from panel.sites.models import Site, SiteStatus
 
 from .custom import check_upload
@@ -106,13 +106,7 @@ def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -
     wrong with it; the key is never logged, shown or stored outside the 0600 key file."""
     with transaction.atomic():
         site = _lock_active_site(site)
-        if site_has_active_job(site.pk):
-            raise JobBusy(
-                _(
-                    "Another operation on this site is still in progress. "
-                    "Try again when it has finished."
-                )
-            )
+        ensure_site_idle(site.pk)
         checked = check_upload(site.domain, chain_pem, key_pem)
         try:
             switch_to(site, checked.fullchain_pem, checked.key_pem)

@@ -31,8 +31,20 @@ def enqueue(job_id: Any) -> None:
     transaction.on_commit(_send)
 
 
-def site_has_active_job(site_id: Any) -> bool:
-    return Job.objects.filter(site_id=site_id, status__in=ACTIVE_STATUSES).exists()
+def site_has_active_job(site_id: Any, exclude: Any = None) -> bool:
+    qs = Job.objects.filter(site_id=site_id, status__in=ACTIVE_STATUSES)
+    return qs.exclude(pk=exclude).exists() if exclude is not None else qs.exists()
+
+
+def ensure_site_idle(site_id: Any, exclude: Any = None) -> None:
+    """Raise JobBusy while the site has a queued or running job (callers lock the site row)."""
+    if site_has_active_job(site_id, exclude):
+        raise JobBusy(
+            _(
+                "Another operation on this site is still in progress. "
+                "Try again when it has finished."
+            )
+        )
 
 
 def job_create(
@@ -45,13 +57,8 @@ def job_create(
 ) -> Job:
     """Insert a queued job and enqueue it after commit. With `exclusive`, refuse while the
     site already has an active job (callers lock the site row first)."""
-    if exclusive and site_id is not None and site_has_active_job(site_id):
-        raise JobBusy(
-            _(
-                "Another operation on this site is still in progress. "
-                "Try again when it has finished."
-            )
-        )
+    if exclusive and site_id is not None:
+        ensure_site_idle(site_id)
     actor = user if getattr(user, "pk", None) else None
     job = Job.objects.create(
         type=type, status=JobStatus.QUEUED, payload=payload, site_id=site_id, created_by=actor
@@ -66,18 +73,8 @@ def job_retry(*, job: Job, user: Any) -> Job:
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status != JobStatus.FAILED:
             raise JobBusy(_("Only a failed job can be retried."))
-        if (
-            job.site_id
-            and Job.objects.filter(site_id=job.site_id, status__in=ACTIVE_STATUSES)
-            .exclude(pk=job.pk)
-            .exists()
-        ):
-            raise JobBusy(
-                _(
-                    "Another operation on this site is still in progress. "
-                    "Try again when it has finished."
-                )
-            )
+        if job.site_id:
+            ensure_site_idle(job.site_id, exclude=job.pk)
         job.status = JobStatus.QUEUED
         job.error_message = None
         job.started_at = None

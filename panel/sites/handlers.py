@@ -1,4 +1,5 @@
-"""Job handlers for sites: `site.provision` and `site.delete`, run by the django-q2 worker.
+"""Job handlers for sites: `site.provision`, `site.update` and `site.delete`, run by the
+django-q2 worker.
 
 Group commit: the worker that runs a site job takes the nginx writer lock and, while holding it,
 claims every other queued site job, so a burst of N sites costs one `nginx -t` and one reload
@@ -9,11 +10,13 @@ Everything here is idempotent: a re-run after a crash converges to the same file
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from panel.audit.services import audit_record
@@ -25,7 +28,7 @@ from .models import Site, SiteStatus
 
 logger = logging.getLogger(__name__)
 
-SITE_JOB_TYPES = ("site.provision", "site.delete")
+SITE_JOB_TYPES = ("site.provision", "site.update", "site.delete")
 BATCH_LIMIT = 1000
 # How long one worker keeps taking new batches before it returns to the queue.
 DRAIN_SECONDS = 60
@@ -53,6 +56,34 @@ def _site_failed(job: Job, message: str) -> None:
     )
 
 
+def _update_failed(job: Job, message: str) -> None:
+    """A refused change leaves the site as it was: nginx kept the previous vhost, and the row
+    still holds the previous runtime. Only a site that was not served before stays failed."""
+    previous = job.payload.get("previous") or {}
+    if previous.get("status") != SiteStatus.ACTIVE:
+        Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
+    audit_record(
+        actor=None,
+        action="site.update_failed",
+        target_type="site",
+        target_id=job.site_id,
+        metadata={"domain": job.payload.get("domain"), "job_id": str(job.pk), "error": message},
+    )
+
+
+def _update_retried(job: Job) -> None:
+    if (job.payload.get("previous") or {}).get("status") != SiteStatus.ACTIVE:
+        Site.objects.filter(pk=job.site_id).update(status=SiteStatus.PROVISIONING)
+
+
+def _with_new_settings(job: Job, site: Site) -> Site:
+    """The site as the update job wants it (the row changes only once nginx accepted it)."""
+    target = copy.copy(site)
+    target.runtime = job.payload.get("runtime", "")
+    target.upstream = job.payload.get("upstream")
+    return target
+
+
 def _back_to(status: str):
     def on_retry(job: Job) -> None:
         Site.objects.filter(pk=job.site_id).update(status=status)
@@ -71,12 +102,24 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             nginx.ensure_docroot(site)
             plan.content = nginx.render_site(site)
             plan.note = f"document root {site.root_path} ready; vhost rendered ({site.runtime})"
+        elif job.type == "site.update":
+            if site is None:
+                raise JobFailed("The site no longer exists.")
+            plan.domain = site.domain
+            target = _with_new_settings(job, site)
+            nginx.ensure_docroot(target)
+            plan.content = nginx.render_site(target)
+            plan.note = f"vhost rendered for {site.runtime} -> {target.runtime}" + (
+                f" ({target.upstream})" if target.upstream else ""
+            )
         else:
             plan.domain = site.domain if site else plan.domain
             if not plan.domain:
                 raise JobFailed("The job does not say which domain to delete.")
     except (JobFailed, nginx.NginxError, OSError) as exc:
         plan.error = str(exc)
+    except ValidationError as exc:  # a stored upstream that no longer passes the rules
+        plan.error = " ".join(exc.messages)
     return plan
 
 
@@ -92,6 +135,26 @@ def _finish(plan: _Plan) -> None:
                 target_type="site",
                 target_id=job.site_id,
                 metadata={"domain": plan.domain, "job_id": str(job.pk)},
+            )
+        return
+    if job.type == "site.update":
+        with transaction.atomic():
+            Site.objects.filter(pk=job.site_id).update(
+                runtime=job.payload.get("runtime"),
+                upstream=job.payload.get("upstream"),
+                status=SiteStatus.ACTIVE,
+            )
+            audit_record(
+                actor=None,
+                action="site.updated",
+                target_type="site",
+                target_id=job.site_id,
+                metadata={
+                    "domain": plan.domain,
+                    "runtime": job.payload.get("runtime"),
+                    "upstream": job.payload.get("upstream"),
+                    "job_id": str(job.pk),
+                },
             )
         return
     root_path = plan.site.root_path if plan.site else None
@@ -174,6 +237,7 @@ def _run_site_jobs(job: Job) -> None:
 register("site.provision", on_failure=_site_failed, on_retry=_back_to(SiteStatus.PROVISIONING))(
     _run_site_jobs
 )
+register("site.update", on_failure=_update_failed, on_retry=_update_retried)(_run_site_jobs)
 register("site.delete", on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))(
     _run_site_jobs
 )

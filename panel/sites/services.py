@@ -1,5 +1,6 @@
-"""Site verbs: create and delete. Each writes the site, its job and the audit entry in one
-transaction; the job's task is enqueued only after commit (panel.jobs.services.job_create)."""
+"""Site verbs: create, change runtime and delete. Each writes the site, its job and the audit
+entry in one transaction; the job's task is enqueued only after commit
+(panel.jobs.services.job_create)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from django.utils.translation import gettext as _
 from panel.accounts.models import Role, User
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
-from panel.jobs.services import JobBusy, job_create
+from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 
 from .domains import normalize_domain
 from .models import Runtime, Site, SiteStatus
 
-__all__ = ["JobBusy", "normalize_upstream", "site_create", "site_delete"]
+__all__ = ["JobBusy", "normalize_upstream", "site_create", "site_delete", "site_update"]
 
 _HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -67,6 +68,17 @@ def _validate(domain: str, runtime: str, upstream: str | None) -> tuple[str, str
         domain = normalize_domain(domain)
     except ValidationError as exc:
         errors["domain"] = exc
+    try:
+        runtime, upstream = _validate_runtime(runtime, upstream)
+    except ValidationError as exc:
+        errors.update(exc.error_dict)
+    if errors:
+        raise ValidationError(errors)
+    return domain, runtime, upstream
+
+
+def _validate_runtime(runtime: str, upstream: str | None) -> tuple[str, str | None]:
+    errors: dict[str, Any] = {}
     if runtime not in Runtime.values:
         errors["runtime"] = ValidationError(_("Choose one of the offered runtimes."))
     if runtime == Runtime.PROXY:
@@ -78,7 +90,7 @@ def _validate(domain: str, runtime: str, upstream: str | None) -> tuple[str, str
         upstream = None
     if errors:
         raise ValidationError(errors)
-    return domain, runtime, upstream
+    return runtime, upstream
 
 
 def site_create(
@@ -147,6 +159,61 @@ def site_create(
             raise _domain_exists_error()
         raise
     return site
+
+
+def site_update(*, user: User, site: Site, runtime: str, upstream: str | None = None) -> Job:
+    """Queue a `site.update` job that switches the site to another runtime or upstream.
+
+    The site keeps being served as it is until nginx has accepted the new vhost; only then does
+    the worker store the new runtime and upstream (the job's payload carries them meanwhile), so
+    the row never describes a configuration nginx refused. Raises ValidationError for bad input
+    or no change, JobBusy while another job runs for the site."""
+    if user.role != Role.ADMIN and site.created_by_id != user.pk:
+        raise PermissionDenied
+    runtime, upstream = _validate_runtime(runtime, upstream)
+    with transaction.atomic():
+        site = Site.objects.select_for_update().get(pk=site.pk)
+        if site.status not in (SiteStatus.ACTIVE, SiteStatus.FAILED):
+            raise ValidationError(
+                {"__all__": _("The site can be changed once it is active.")}, code="status"
+            )
+        ensure_site_idle(site.pk)
+        if site.status == SiteStatus.ACTIVE and (site.runtime, site.upstream) == (
+            runtime,
+            upstream,
+        ):
+            raise ValidationError(
+                {"__all__": _("Nothing to change: the site already runs like this.")},
+                code="unchanged",
+            )
+        previous = {"runtime": site.runtime, "upstream": site.upstream, "status": site.status}
+        job = job_create(
+            type="site.update",
+            payload={
+                "domain": site.domain,
+                "runtime": runtime,
+                "upstream": upstream,
+                "previous": previous,
+            },
+            user=user,
+            site_id=site.pk,
+        )
+        if site.status == SiteStatus.FAILED:
+            # Nothing is served for a failed site: this is a new attempt at setting it up.
+            site.status = SiteStatus.PROVISIONING
+            site.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=user,
+            action="site.update",
+            target=site,
+            metadata={
+                "domain": site.domain,
+                "from": {"runtime": previous["runtime"], "upstream": previous["upstream"]},
+                "to": {"runtime": runtime, "upstream": upstream},
+                "job_id": str(job.pk),
+            },
+        )
+    return job
 
 
 def site_delete(*, user: User, site: Site) -> Job:

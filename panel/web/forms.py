@@ -36,15 +36,9 @@ class PanelForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class SiteCreateForm(PanelForm):
-    domain = forms.CharField(
-        label=_("Domain"),
-        max_length=253,
-        help_text=_("For example example.com or bücher.id. Without http:// and without a path."),
-        widget=forms.TextInput(
-            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
-        ),
-    )
+class SiteRuntimeForm(PanelForm):
+    """How a site is served: the runtime, and the upstream for a reverse proxy."""
+
     runtime = forms.ChoiceField(
         label=_("Runtime"),
         choices=Runtime.choices,
@@ -62,6 +56,25 @@ class SiteCreateForm(PanelForm):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("runtime") != Runtime.PROXY:
+            data["upstream"] = None
+        return data
+
+
+class SiteCreateForm(SiteRuntimeForm):
+    field_order = ["domain", "runtime", "upstream"]
+
+    domain = forms.CharField(
+        label=_("Domain"),
+        max_length=253,
+        help_text=_("For example example.com or bücher.id. Without http:// and without a path."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if user.is_admin:
@@ -73,11 +86,13 @@ class SiteCreateForm(PanelForm):
                 empty_label=_("Me (%(username)s)") % {"username": user.username},
             )
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("runtime") != Runtime.PROXY:
-            data["upstream"] = None
-        return data
+
+class SiteSettingsForm(SiteRuntimeForm):
+    """Change a site's runtime (and upstream) after it was created."""
+
+    def __init__(self, *args: Any, site: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"runtime": site.runtime, "upstream": site.upstream or ""})
+        super().__init__(*args, **kwargs)
 
 
 class SiteDeleteForm(PanelForm):

@@ -9,6 +9,7 @@ urlpatterns = [
     path("sites/", sites.site_list, name="site_list"),
     path("sites/new/", sites.site_new, name="site_new"),
     path("sites/<uuid:pk>/", sites.site_detail, name="site_detail"),
+    path("sites/<uuid:pk>/settings/", sites.site_settings, name="site_settings"),
     path("sites/<uuid:pk>/delete/", sites.site_delete, name="site_delete"),
     path("sites/<uuid:pk>/certificate/", sites.site_certificate, name="site_certificate"),
     path(

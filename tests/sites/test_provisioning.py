@@ -11,7 +11,7 @@ from panel.audit.models import AuditLog
 from panel.jobs.models import Job
 from panel.sites import nginx as ngx
 from panel.sites.models import Site, SiteStatus
-from panel.sites.services import site_create, site_delete
+from panel.sites.services import site_create, site_delete, site_update
 
 
 @pytest.fixture
@@ -101,3 +101,39 @@ def test_site_nginx_rejects_fails_alone_and_everything_else_keeps_serving(
     assert nginx.config_ok()[0]
     assert not ngx.conf_path(bad.domain).exists()
     assert ngx.conf_path(bad.domain).with_name(f"{bad.domain}.conf.err").exists()
+
+
+def test_runtime_change_goes_live_and_a_refused_one_keeps_the_site_serving(
+    worker, nginx, owner, upstream
+):
+    site = site_create(user=owner, domain="switch.e2e.example", runtime="static")
+    assert worker.wait_for_job(_job(site)).status == "success"
+    assert "<h1>switch.e2e.example</h1>" in nginx.wait_for(site.domain).body
+
+    job = worker.wait_for_job(
+        site_update(user=owner, site=site, runtime="proxy", upstream=upstream)
+    )
+    assert job.status == "success", job.error_message
+    assert nginx.wait_for(site.domain).body == "upstream saw host switch.e2e.example"
+    site.refresh_from_db()
+    assert (site.runtime, site.upstream, site.status) == ("proxy", upstream, SiteStatus.ACTIVE)
+    assert AuditLog.objects.filter(action="site.updated", target_id=str(site.pk)).exists()
+
+    # A name that resolves nowhere: the real `nginx -t` refuses the new vhost.
+    gone = "upstream-gone.invalid:8080"
+    job = worker.wait_for_job(site_update(user=owner, site=site, runtime="proxy", upstream=gone))
+    assert job.status == "failed"
+    assert "host not found in upstream" in job.error_message
+    site.refresh_from_db()
+    assert (site.runtime, site.upstream, site.status) == ("proxy", upstream, SiteStatus.ACTIVE)
+    assert nginx.wait_for(site.domain).body == "upstream saw host switch.e2e.example"
+    assert upstream in ngx.conf_path(site.domain).read_text()
+    assert nginx.config_ok()[0]
+    assert AuditLog.objects.filter(action="site.update_failed", target_id=str(site.pk)).exists()
+
+    job = worker.wait_for_job(site_update(user=owner, site=site, runtime="php"))
+    assert job.status == "success", job.error_message
+    # The static site's index.html is kept (the PHP vhost serves it too).
+    assert "<h1>switch.e2e.example</h1>" in nginx.wait_for(site.domain).body
+    site.refresh_from_db()
+    assert (site.runtime, site.upstream) == ("php", None)

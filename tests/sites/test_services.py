@@ -1,4 +1,5 @@
-"""site_create / site_delete: validation, quota, uniqueness, one transaction with job + audit."""
+"""site_create / site_update / site_delete: validation, quota, uniqueness, one transaction with
+job + audit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from panel.audit.models import AuditLog
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy
 from panel.sites.models import Site, SiteStatus
-from panel.sites.services import normalize_upstream, site_create, site_delete
+from panel.sites.services import normalize_upstream, site_create, site_delete, site_update
 from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +132,58 @@ def test_outsider_cannot_delete(owner, outsider):
     site = SiteFactory(created_by=owner)
     with pytest.raises(PermissionDenied):
         site_delete(user=outsider, site=site)
+
+
+def test_update_queues_a_job_and_leaves_the_row_until_nginx_accepts(owner):
+    site = SiteFactory(created_by=owner)
+    job = site_update(user=owner, site=site, runtime="proxy", upstream=" LocalHost:8080 ")
+    assert (job.type, job.status) == ("site.update", "queued")
+    assert job.payload["runtime"] == "proxy" and job.payload["upstream"] == "localhost:8080"
+    assert job.payload["previous"] == {"runtime": "static", "upstream": None, "status": "active"}
+    site.refresh_from_db()
+    # Still served as before: the worker stores the new runtime once nginx accepted it.
+    assert (site.runtime, site.upstream, site.status) == ("static", None, SiteStatus.ACTIVE)
+    entry = AuditLog.objects.get(action="site.update", target_id=str(site.pk))
+    assert entry.metadata["to"] == {"runtime": "proxy", "upstream": "localhost:8080"}
+    assert entry.actor == owner
+
+
+def test_update_to_the_same_settings_is_refused(owner):
+    site = SiteFactory(created_by=owner, runtime="proxy", upstream="127.0.0.1:3000")
+    with pytest.raises(ValidationError) as exc:
+        site_update(user=owner, site=site, runtime="proxy", upstream="127.0.0.1:3000")
+    assert "Nothing to change" in str(exc.value)
+    assert not Job.objects.filter(site_id=site.pk).exists()
+
+
+def test_update_with_a_bad_upstream_names_the_field(owner):
+    site = SiteFactory(created_by=owner)
+    with pytest.raises(ValidationError) as exc:
+        site_update(user=owner, site=site, runtime="proxy", upstream="127.0.0.1:99999")
+    assert "1 to 65535" in str(exc.value.message_dict["upstream"])
+    assert not Job.objects.filter(site_id=site.pk).exists()
+
+
+def test_update_while_busy_or_not_yet_active_is_refused(owner):
+    site = site_create(user=owner, domain="setting-up.example", runtime="static")
+    with pytest.raises(ValidationError) as exc:
+        site_update(user=owner, site=site, runtime="php")
+    assert "once it is active" in str(exc.value)
+    active = SiteFactory(created_by=owner)
+    site_update(user=owner, site=active, runtime="php")
+    with pytest.raises(JobBusy):
+        site_update(user=owner, site=active, runtime="static")
+    assert Job.objects.filter(site_id=active.pk).count() == 1
+
+
+def test_update_of_a_failed_site_is_a_new_attempt(owner):
+    site = SiteFactory(created_by=owner, status=SiteStatus.FAILED)
+    site_update(user=owner, site=site, runtime="static")  # same runtime: a retry, allowed
+    site.refresh_from_db()
+    assert site.status == SiteStatus.PROVISIONING
+
+
+def test_outsider_cannot_update(owner, outsider):
+    site = SiteFactory(created_by=owner)
+    with pytest.raises(PermissionDenied):
+        site_update(user=outsider, site=site, runtime="php")

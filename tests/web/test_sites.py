@@ -1,4 +1,5 @@
-"""Sites pages: list, create form, detail with live fragment, delete confirmation."""
+"""Sites pages: list, create form, detail with live fragment, runtime change, delete
+confirmation."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def test_anonymous_is_sent_to_login(client, site, path):
     assert response.url.startswith("/accounts/login/?next=")
 
 
-@pytest.mark.parametrize("suffix", ["", "delete/", "certificate/", "certificate/upload/"])
+@pytest.mark.parametrize(
+    "suffix", ["", "settings/", "delete/", "certificate/", "certificate/upload/"]
+)
 def test_outsider_gets_404_for_another_users_site(outsider_client, site, suffix):
     method = outsider_client.get if suffix == "" else outsider_client.post
     assert method(f"/sites/{site.pk}/{suffix}").status_code == 404
@@ -35,7 +38,7 @@ def test_unknown_site_is_404(owner_client):
     assert owner_client.get(f"/sites/{uuid.uuid4()}/").status_code == 404
 
 
-@pytest.mark.parametrize("suffix", ["delete/", "certificate/", "certificate/upload/"])
+@pytest.mark.parametrize("suffix", ["settings/", "delete/", "certificate/", "certificate/upload/"])
 def test_get_on_post_only_views_is_405(owner_client, site, suffix):
     assert owner_client.get(f"/sites/{site.pk}/{suffix}").status_code == 405
 
@@ -259,6 +262,39 @@ def test_delete_while_a_job_runs_shows_the_reason(owner_client, site, owner, mak
     assert "still in progress" in response.content.decode()
     site.refresh_from_db()
     assert site.status == SiteStatus.ACTIVE
+
+
+def test_detail_offers_the_runtime_form_with_the_current_settings(owner_client, site):
+    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert f'action="/sites/{site.pk}/settings/"' in html
+    assert 'value="static"' in html and 'data-show-when="runtime=proxy"' in html
+
+
+def test_runtime_change_queues_job_and_keeps_the_site_as_it_is(owner_client, site):
+    response = owner_client.post(
+        f"/sites/{site.pk}/settings/", {"runtime": "proxy", "upstream": "127.0.0.1:3000"}
+    )
+    job = site_jobs(site).get(type="site.update")
+    assert response.status_code == 302 and response.url == f"/jobs/{job.pk}/"
+    site.refresh_from_db()
+    assert (site.runtime, site.status) == ("static", SiteStatus.ACTIVE)
+
+
+def test_runtime_change_errors_show_on_the_detail_page(owner_client, site):
+    html = owner_client.post(
+        f"/sites/{site.pk}/settings/", {"runtime": "proxy", "upstream": "nope"}
+    ).content.decode()
+    assert 'id="id_upstream_error"' in html and "host:port" in html
+    html = owner_client.post(f"/sites/{site.pk}/settings/", {"runtime": "static"}).content
+    assert "Nothing to change" in html.decode()
+    assert not site_jobs(site).exists()
+
+
+def test_runtime_form_waits_while_the_site_is_being_set_up(owner_client, owner):
+    site = SiteFactory(created_by=owner, status=SiteStatus.PROVISIONING)
+    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert "/settings/" not in html
+    assert "can be changed once the site is active" in html
 
 
 def site_jobs(site):

@@ -1,4 +1,5 @@
-"""Sites: list, create, detail (with live status), delete, certificate request and upload."""
+"""Sites: list, create, detail (with live status), settings, delete, certificate request and
+upload."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from ..forms import (
     SiteCreateForm,
     SiteDeleteForm,
     SiteFilterForm,
+    SiteSettingsForm,
     add_service_errors,
 )
 from ..paging import paginate
@@ -135,6 +137,8 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     )
     context["upload_form"] = forms.get("upload_form") or CertificateUploadForm()
     context["delete_form"] = forms.get("delete_form") or SiteDeleteForm(site=site)
+    context["settings_form"] = forms.get("settings_form") or SiteSettingsForm(site=site)
+    context["can_change_settings"] = site.status in (SiteStatus.ACTIVE, SiteStatus.FAILED)
     return context
 
 
@@ -155,6 +159,39 @@ def site_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+@login_required
+@require_POST
+def site_settings(request: HttpRequest, pk: Any) -> HttpResponse:
+    site = get_site_for(request.user, pk)
+    form = SiteSettingsForm(request.POST, site=site)
+    if form.is_valid():
+        from panel.sites.services import site_update
+
+        try:
+            job = site_update(
+                user=request.user,
+                site=site,
+                runtime=form.cleaned_data["runtime"],
+                upstream=form.cleaned_data["upstream"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        except JobBusy as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                _(
+                    "Applying the new settings to %(domain)s. The site keeps its current "
+                    "configuration until nginx has accepted the new one."
+                )
+                % {"domain": site.display_domain},
+            )
+            return redirect("job_detail", pk=job.pk)
+    context = _detail_context(request, site, settings_form=form)
+    return render(request, "web/site_detail.html", context)
 
 
 @login_required
