@@ -65,14 +65,16 @@ def served_serial(nginx, domain: str, cafile: str) -> tuple[str | None, str]:
 
 
 def wait_https(nginx, domain: str, cafile: str, serial: str | None = None, timeout=10) -> str:
-    """Wait until several HTTPS answers in a row verify (and carry `serial` if given): right
-    after a reload, the old nginx worker still accepts a few connections with the old config."""
+    """Wait until several HTTPS answers in a row verify (and carry `serial` if given) and no old
+    worker accepts connections any more (see NginxService._settle)."""
     deadline = time.monotonic() + timeout
     streak, last, why = 0, None, ""
-    while streak < 5:
+    while True:
         last, why = served_serial(nginx, domain, cafile)
         good = last is not None and (serial is None or last == serial)
         streak = streak + 1 if good else 0
+        if streak >= 3 and len(nginx.accepting_workers()) == 1:
+            break
         if time.monotonic() > deadline:
             log = (nginx.dir / "error.log").read_text(errors="replace")[-1500:]
             pytest.fail(f"{domain}: HTTPS never settled ({last} {why}); nginx error.log:\n{log}")

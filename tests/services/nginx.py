@@ -149,13 +149,17 @@ class NginxService:
             conn.close()
 
     def wait_for(
-        self, host: str, path: str = "/", status: int = 200, timeout: float = 20
+        self,
+        host: str,
+        path: str = "/",
+        status: int = 200,
+        timeout: float = 20,
+        text: str | None = None,
     ) -> Response:
-        """Poll until nginx answers this host with `status` several times in a row.
-
-        A reload takes effect asynchronously, and right after it the old worker still accepts
-        a few connections with the old config: one good answer does not mean it has settled."""
-        return self._settle(lambda: self.get(host, path), status, timeout)
+        """Poll until nginx answers this host with `status` (and a body containing `text`)
+        and has settled: a reload takes effect asynchronously, and right after it the old
+        worker still accepts connections with the old config."""
+        return self._settle(lambda: self.get(host, path), status, text, timeout)
 
     def wait_for_https(
         self,
@@ -164,25 +168,57 @@ class NginxService:
         status: int = 200,
         cafile: str | None = None,
         timeout: float = 20,
+        text: str | None = None,
     ) -> Response:
         """`wait_for` over HTTPS: the old worker may still close the connection (the default
         server's 444) or present the old certificate, so errors count as "not yet"."""
-        return self._settle(lambda: self.https_get(host, path, cafile, timeout=3), status, timeout)
+        return self._settle(
+            lambda: self.https_get(host, path, cafile, timeout=3), status, text, timeout
+        )
 
-    def _settle(self, fetch, status: int, timeout: float, streak: int = 3) -> Response:
+    def accepting_workers(self) -> list[int]:
+        """PIDs of this nginx's workers that still accept connections. After a reload the old
+        worker keeps accepting until it has processed its QUIT; then its title gains "is
+        shutting down" and it only finishes the connections it has."""
+        if self.proc is None:
+            return []
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip()
+            except OSError:
+                continue  # gone meanwhile
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == self.proc.pid and title == b"nginx: worker process":
+                pids.append(int(entry.name))
+        return pids
+
+    def _settle(
+        self, fetch, status: int, text: str | None, timeout: float, streak: int = 2
+    ) -> Response:
+        """Poll until `fetch` gives `status` `streak` times in a row AND only one worker accepts
+        connections (worker_processes 1): from then on no old worker can answer with the old
+        config, however loaded the machine is."""
         deadline = time.monotonic() + timeout
         good, last, why = 0, None, ""
-        while good < streak:
+        while True:
             try:
                 last = fetch()
                 why = f"HTTP {last.status}"
-                good = good + 1 if last.status == status else 0
+                wanted = last.status == status and (text is None or text in last.body)
+                good = good + 1 if wanted else 0
             except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
-                good, why = 0, repr(exc)
+                good, why, last = 0, repr(exc), None
             if good >= streak:
-                break
+                workers = self.accepting_workers()
+                if len(workers) == 1:
+                    break
+                why = f"HTTP {status}, but {len(workers)} workers still accept connections"
             if time.monotonic() > deadline:
-                if last is not None and last.status != status:
+                if last is not None and good == 0:
                     return last  # the caller's assertion shows the status and body
                 log = (self.dir / "error.log").read_text(errors="replace")[-1500:]
                 pytest.fail(f"nginx never settled on HTTP {status} ({why}); error.log:\n{log}")

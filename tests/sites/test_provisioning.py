@@ -114,7 +114,8 @@ def test_runtime_change_goes_live_and_a_refused_one_keeps_the_site_serving(
         site_update(user=owner, site=site, runtime="proxy", upstream=upstream)
     )
     assert job.status == "success", job.error_message
-    assert nginx.wait_for(site.domain).body == "upstream saw host switch.e2e.example"
+    proxied = "upstream saw host switch.e2e.example"
+    assert nginx.wait_for(site.domain, text=proxied).body == proxied
     site.refresh_from_db()
     assert (site.runtime, site.upstream, site.status) == ("proxy", upstream, SiteStatus.ACTIVE)
     assert AuditLog.objects.filter(action="site.updated", target_id=str(site.pk)).exists()
@@ -126,7 +127,7 @@ def test_runtime_change_goes_live_and_a_refused_one_keeps_the_site_serving(
     assert "host not found in upstream" in job.error_message
     site.refresh_from_db()
     assert (site.runtime, site.upstream, site.status) == ("proxy", upstream, SiteStatus.ACTIVE)
-    assert nginx.wait_for(site.domain).body == "upstream saw host switch.e2e.example"
+    assert nginx.wait_for(site.domain).body == proxied
     assert upstream in ngx.conf_path(site.domain).read_text()
     assert nginx.config_ok()[0]
     assert AuditLog.objects.filter(action="site.update_failed", target_id=str(site.pk)).exists()
@@ -134,6 +135,7 @@ def test_runtime_change_goes_live_and_a_refused_one_keeps_the_site_serving(
     job = worker.wait_for_job(site_update(user=owner, site=site, runtime="php"))
     assert job.status == "success", job.error_message
     # The static site's index.html is kept (the PHP vhost serves it too).
-    assert "<h1>switch.e2e.example</h1>" in nginx.wait_for(site.domain).body
+    page = "<h1>switch.e2e.example</h1>"
+    assert page in nginx.wait_for(site.domain, text=page).body
     site.refresh_from_db()
     assert (site.runtime, site.upstream) == ("php", None)
