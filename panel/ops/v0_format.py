@@ -195,7 +195,7 @@ def import_password(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise Invalid("must be a non-empty string")
     if value.startswith("$2"):
-        if not _BCRYPT.match(value):
+        if not _BCRYPT.fullmatch(value):
             raise Invalid("is not a well-formed bcrypt hash")
         return V0_BCRYPT_PREFIX + value
     if value.startswith("!"):
@@ -220,7 +220,7 @@ def _clean(col: Col, value: Any) -> Any:
         raise Invalid("must not be null")
     kind = col.kind
     if kind in ("uuid", "fk"):
-        if not isinstance(value, str) or not _UUID.match(value):
+        if not isinstance(value, str) or not _UUID.fullmatch(value):
             raise Invalid(f"{value!r} is not a UUID")
         return str(uuid.UUID(value))
     if kind == "text":
@@ -293,7 +293,9 @@ def _clean_row(table: str, index: int, row: Any, parsed: Parsed) -> dict[str, An
         # The panel indexes a job by its site; V0 kept that only in the payload.
         site_id = cleaned.get("payload", {}).get("site_id")
         cleaned["site_id"] = (
-            str(uuid.UUID(site_id)) if isinstance(site_id, str) and _UUID.match(site_id) else None
+            str(uuid.UUID(site_id))
+            if isinstance(site_id, str) and _UUID.fullmatch(site_id)
+            else None
         )
     for reason in reasons:
         parsed.problems.append(Problem(table, index, row_id, reason))

@@ -64,7 +64,7 @@ def normalize_domain(value: str) -> str:
             raise ValidationError(
                 _("A part of a domain name cannot start or end with a hyphen."), code="hyphen"
             )
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise ValidationError(
                 _("A domain name may contain only letters, digits, hyphens and dots."),
                 code="characters",

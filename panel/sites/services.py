@@ -55,7 +55,7 @@ def normalize_upstream(value: str | None) -> str:
             host = str(ipaddress.IPv4Address(host))
         except ValueError:
             labels = host.split(".")
-            if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+            if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
                 raise ValidationError(_("The upstream host must be a host name or an IP address."))
     if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValidationError(_("The upstream port must be a number from 1 to 65535."))

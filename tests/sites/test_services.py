@@ -65,6 +65,8 @@ def test_unknown_runtime_is_refused(owner):
         "-bad:80",
         "[nope]:80",
         "http://x:80",
+        "a\n.b:80",  # a newline inside the host would end up inside the nginx directive
+        "host\n:80",
     ],
 )
 def test_bad_upstream_is_refused(owner, value):
