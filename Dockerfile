@@ -12,13 +12,8 @@ FROM ${UV_IMAGE} AS uv
 
 # --- build: dependencies from uv.lock, static files, compiled translations ---
 FROM ${PYTHON_IMAGE} AS build
-# gettext for compilemessages; nothing of this stage but /app reaches the final image.
-# Debian package versions are not pinned (DL3008): bookworm's security updates replace them and
-# an exact pin would break the build; the base image tag fixes the release.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends gettext \
-    && rm -rf /var/lib/apt/lists/*
+# Translations are compiled in Python (manage.py compile_translations, polib): no gettext needed.
+# Nothing of this stage but /app reaches the final image.
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -37,7 +32,7 @@ RUN DEBUG=False SECRET_KEY=build-only ALLOWED_HOSTS=build NUSANTARA_DATA_DIR=/tm
         /app/.venv/bin/python manage.py collectstatic --noinput \
     && if [ -d locale ]; then \
         DEBUG=False SECRET_KEY=build-only ALLOWED_HOSTS=build NUSANTARA_DATA_DIR=/tmp/build \
-        /app/.venv/bin/python manage.py compilemessages --ignore=.venv; \
+        /app/.venv/bin/python manage.py compile_translations; \
     fi \
     && rm -rf /tmp/build var
 

@@ -51,7 +51,7 @@ def test_dockerfile_builds_a_slim_non_root_gunicorn_image_from_the_lock_file():
     assert head.endswith("AS app"), "a plain `docker build .` must give the app image"
     assert "uv sync --frozen --no-dev" in text
     assert "collectstatic --noinput" in text
-    assert "compilemessages" in text
+    assert "compile_translations" in text
     users = re.findall(r"^USER (\S+)", final, flags=re.M)
     assert users and users[-1].split(":")[0] not in ("0", "root")
     assert 'CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py"]' in final
