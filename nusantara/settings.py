@@ -239,6 +239,9 @@ NUSANTARA_NGINX_RELOAD_CMD = env.str("NUSANTARA_NGINX_RELOAD_CMD", default="ngin
 NUSANTARA_HTTP_LISTEN = env.str("NUSANTARA_HTTP_LISTEN", default="80")
 NUSANTARA_HTTPS_LISTEN = env.str("NUSANTARA_HTTPS_LISTEN", default="443")
 NUSANTARA_PHP_FPM_SOCKET = env.str("NUSANTARA_PHP_FPM_SOCKET", default="/run/php/php-fpm.sock")
+# Largest request body a site accepts (nginx client_max_body_size; nginx's own default is 1m,
+# too small for the media uploads of a typical CMS).
+NUSANTARA_MAX_BODY_SIZE = env.str("NUSANTARA_MAX_BODY_SIZE", default="64m")
 NUSANTARA_CHALLENGE_DIR = Path(
     env.str("NUSANTARA_CHALLENGE_DIR", default=str(DATA_DIR / "acme-challenge"))
 ).resolve()

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 # Paths and listen addresses go into nginx directives: allow only what cannot break out of one.
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@-]*$")
 _LISTEN = re.compile(r"^(?:(?:[0-9.]+|\[[0-9a-fA-F:.]+\]|[a-z0-9.-]+):)?[0-9]{1,5}$")
+_BODY_SIZE = re.compile(r"^[0-9]{1,9}[kKmMgG]?$")
 _CONF_REF = re.compile(r" in (/\S+?\.conf):\d+")
 _LOG_PREFIX = re.compile(
     r"^(?:nginx: )?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?\[(\w+)\] (?:\d+#\d+: )?"
@@ -79,7 +80,7 @@ class ApplyResult:
 
 def _safe_path(path: Path | str, what: str) -> str:
     value = str(path)
-    if not _SAFE_PATH.match(value):
+    if not _SAFE_PATH.fullmatch(value):
         raise NginxError(
             _("The %(what)s path %(path)s contains characters nginx cannot be given safely.")
             % {"what": what, "path": value[:200]}
@@ -87,8 +88,17 @@ def _safe_path(path: Path | str, what: str) -> str:
     return value
 
 
+def _body_size(value: str) -> str:
+    if not _BODY_SIZE.fullmatch(value):
+        raise NginxError(
+            _("NUSANTARA_MAX_BODY_SIZE must be a size such as 64m, 512k or 1g, not %(value)s.")
+            % {"value": value[:50]}
+        )
+    return value
+
+
 def _listen(value: str, what: str) -> str:
-    if not _LISTEN.match(value):
+    if not _LISTEN.fullmatch(value):
         raise NginxError(_("%(what)s is not a valid listen address.") % {"what": what})
     return value
 
@@ -141,6 +151,7 @@ def render_site(site: Site) -> str:
             else params,
             "challenge_root": _safe_path(settings.NUSANTARA_CHALLENGE_DIR, "challenge"),
             "http_listen": _listen(settings.NUSANTARA_HTTP_LISTEN, "NUSANTARA_HTTP_LISTEN"),
+            "max_body_size": _body_size(settings.NUSANTARA_MAX_BODY_SIZE),
             "https": https,
             "https_listen": https_listen,
             "https_port_suffix": "" if https_port == "443" else f":{https_port}",

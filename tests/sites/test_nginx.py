@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import threading
 
 import pytest
 
@@ -180,3 +183,103 @@ def test_breakage_outside_the_batch_is_refused_as_already_broken(nginx):
     finally:
         ngx.conf_path(victim.domain).unlink()
         ngx.purge_site_files(victim.domain)
+
+
+def _post(nginx, host: str, size: int, send_body: bool = True) -> int:
+    """POST `size` bytes through nginx; without the body nginx still judges Content-Length."""
+    conn = http.client.HTTPConnection("127.0.0.1", nginx.http_port, timeout=10)
+    try:
+        conn.putrequest("POST", "/", skip_host=True)
+        conn.putheader("Host", host)
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders()
+        if send_body:
+            conn.send(b"x" * size)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_request_body_limit_follows_the_setting(nginx, settings):
+    site = _site("upload-unit.example")
+    _provision(site)
+    assert nginx.wait_for(site.domain).status == 200
+    two_mb = 2 * 1024 * 1024
+    # The default (64m) lets a 2 MB upload through to the site: a static site answers 405.
+    assert "client_max_body_size 64m;" in ngx.conf_path(site.domain).read_text()
+    assert _post(nginx, site.domain, two_mb) == 405
+    settings.NUSANTARA_MAX_BODY_SIZE = "1m"
+    ngx.sync_site(site)
+    nginx.wait_for(site.domain)
+    assert "client_max_body_size 1m;" in ngx.conf_path(site.domain).read_text()
+    assert _post(nginx, site.domain, two_mb, send_body=False) == 413
+
+
+@pytest.mark.parametrize("value", ["64 m", "1m;", "lots", "1m\n"])
+def test_a_bad_body_size_setting_is_refused_before_nginx(nginx, settings, value):
+    settings.NUSANTARA_MAX_BODY_SIZE = value
+    with pytest.raises(ngx.NginxError, match="NUSANTARA_MAX_BODY_SIZE"):
+        ngx.render_site(_site("bad-size.example"))
+
+
+@pytest.fixture
+def websocket_upstream():
+    """A tiny upstream that answers an Upgrade with 101 and then echoes raw bytes; a request
+    without the upgrade headers gets 400, so a proxy that drops them is caught."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            headers = head.decode("latin-1").lower()
+            if "upgrade: websocket" in headers and "connection: upgrade" in headers:
+                conn.sendall(
+                    b"HTTP/1.1 101 Switching Protocols\r\n"
+                    b"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                )
+                conn.sendall(conn.recv(4096))  # echo one message
+            else:
+                conn.sendall(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 10\r\n"
+                    b"Connection: close\r\n\r\nno upgrade"
+                )
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return  # closed at teardown
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
+    server.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_proxy_sites_pass_websocket_upgrades(nginx, websocket_upstream):
+    site = _site("ws-unit.example", Runtime.PROXY, websocket_upstream)
+    _provision(site)
+    # The vhost is live once a plain request reaches the upstream (which wants an upgrade).
+    assert nginx.wait_for(site.domain, status=400, text="no upgrade").status == 400
+    with socket.create_connection(("127.0.0.1", nginx.http_port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /chat HTTP/1.1\r\nHost: ws-unit.example\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        sock.sendall(b"selamat pagi")
+        assert sock.recv(4096) == b"selamat pagi"
