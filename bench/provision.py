@@ -320,10 +320,11 @@ def render(r: dict, db_url: str) -> str:
             "keeps taking batches while more arrive (docs/jobs.md); the test of the current "
             "config before a change is skipped when the files are exactly as the last passing "
             "test saw them. Per-site test+reload would cost about "
-            f"{burst} x 2 x the `nginx -t` floor, growing with every site. The machine was "
-            f"shared with other test runs (1-minute load average {r['load'][0]:.1f} at the start, "
-            f"{r['load'][1]:.1f} at the end, on 2 cores), so absolute times vary with their load "
-            "(at load 5-8 earlier the same run gave 2-3 s for the one-more site). The one-more "
+            f"{burst} x 2 x the `nginx -t` floor, growing with every site. Load on the machine: "
+            f"1-minute load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at the "
+            f"end, on {os.cpu_count()} cores; absolute times grow with load (at load 5-8 from "
+            "other runs the one-more site took 2-3 s). The "
+            "one-more "
             "time is about one `nginx -t`, one reload (nginx re-parses all 5,000 vhosts) and the "
             "queue poll.",
             "",
