@@ -6,7 +6,9 @@ tests/services/ and are pulled in here as a plugin.
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 
 import pytest
 from django.test import Client
@@ -87,3 +89,26 @@ def outsider_client(outsider) -> Client:
 @pytest.fixture
 def csrf_client() -> Client:
     return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def upstream():
+    """A small HTTP app on a free loopback port, for the proxy runtime."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"upstream saw host {self.headers['Host']}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

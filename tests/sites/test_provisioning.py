@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-
-import pytest
-
 from panel.audit.models import AuditLog
 from panel.jobs.models import Job
 from panel.sites import nginx as ngx
 from panel.sites.models import Site, SiteStatus
 from panel.sites.services import site_create, site_delete, site_update
-
-
-@pytest.fixture
-def upstream():
-    """A small HTTP app on a free loopback port, for the proxy runtime."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = f"upstream saw host {self.headers['Host']}".encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def _job(site: Site) -> Job:
