@@ -283,3 +283,26 @@ def test_proxy_sites_pass_websocket_upgrades(nginx, websocket_upstream):
         assert head.startswith(b"HTTP/1.1 101"), head
         sock.sendall(b"selamat pagi")
         assert sock.recv(4096) == b"selamat pagi"
+
+
+@pytest.mark.parametrize("runtime", [Runtime.STATIC, Runtime.PHP])
+def test_dotfiles_are_never_served_but_well_known_is(nginx, runtime):
+    site = _site(f"dotfiles-{runtime}.example", runtime)
+    root = ngx.ensure_docroot(site)
+    (root / ".env").write_text("DB_PASSWORD=rahasia\n")
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[remote] url = secret\n")
+    (root / "assets").mkdir()
+    (root / "assets" / ".htpasswd").write_text("admin:secret\n")
+    (root / ".hidden.php").write_text("<?php echo 'ran';")
+    (root / ".well-known").mkdir()
+    (root / ".well-known" / "security.txt").write_text("Contact: mailto:security@example\n")
+    (root / "robots.txt").write_text("User-agent: *\n")
+    ngx.sync_site(site)
+    assert nginx.wait_for(site.domain, "/robots.txt").status == 200
+    for path in ("/.env", "/.git/config", "/.git/", "/assets/.htpasswd", "/.hidden.php"):
+        resp = nginx.get(site.domain, path)
+        assert resp.status == 404, path
+        assert "secret" not in resp.body and "rahasia" not in resp.body and resp.body != "ran"
+    resp = nginx.get(site.domain, "/.well-known/security.txt")
+    assert resp.status == 200 and "Contact:" in resp.body
