@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import SetPasswordForm
@@ -18,7 +19,7 @@ from panel.audit.services import request_meta
 from . import services, two_factor
 from .access import admin_required
 from .forms import RoleForm, UserCreateForm
-from .models import User
+from .models import Role, User
 
 PAGE_SIZE = 50
 
@@ -121,6 +122,8 @@ def user_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "password_form": password_form or SetPasswordForm(user),
         "has_2fa": two_factor.has_two_factor(user),
         "failed_logins": services.user_failed_logins(user),
+        "site_count": user.sites.count(),
+        "site_limit": settings.NUSANTARA_MAX_SITES_PER_USER if user.role == Role.USER else None,
         "is_self": user.pk == request.user.pk,
     }
     return render(request, "users/detail.html", context, status=status)

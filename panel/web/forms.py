@@ -147,6 +147,8 @@ class SiteFilterForm(PanelForm):
         required=False,
         choices=[("", _("All statuses")), *SiteStatus.choices],
     )
+    # Admins only (the view ignores it for users): the sites of one user, by username.
+    owner = forms.CharField(label=_("Owner"), required=False, max_length=150)
 
 
 class JobFilterForm(PanelForm):

@@ -205,3 +205,16 @@ def test_everyone_changes_their_own_password(client: Client, owner) -> None:
     assert owner.check_password(NEW_PASSWORD)
     entry = AuditLog.objects.get(action="user.password_change")
     assert entry.actor == owner and NEW_PASSWORD not in str(entry.metadata)
+
+
+def test_user_page_shows_their_sites_against_the_quota(admin_client, owner, settings) -> None:
+    from tests.factories import SiteFactory
+
+    settings.NUSANTARA_MAX_SITES_PER_USER = 5
+    SiteFactory(created_by=owner)
+    SiteFactory(created_by=owner)
+    html = admin_client.get(f"/users/{owner.pk}/").content.decode()
+    assert "2 of 5 sites" in html
+    assert 'href="/sites/?owner=owner"' in html
+    admin = User.objects.get(username="admin")
+    assert "0 sites" in admin_client.get(f"/users/{admin.pk}/").content.decode()  # no quota

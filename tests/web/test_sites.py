@@ -82,6 +82,18 @@ def test_status_filter(owner_client, site, owner):
     assert "bücher.id" not in html
 
 
+def test_admin_filters_by_owner_and_a_user_cannot(admin_client, owner_client, site, outsider):
+    SiteFactory(domain="other.example", created_by=outsider)
+    html = admin_client.get("/sites/", {"owner": "outsider"}).content.decode()
+    assert "other.example" in html and "bücher.id" not in html
+    assert 'name="owner"' in html
+    assert "No site matches." in admin_client.get("/sites/", {"owner": "nobody"}).content.decode()
+    # For a user the parameter changes nothing: still their own sites, never another's.
+    html = owner_client.get("/sites/", {"owner": "outsider"}).content.decode()
+    assert "bücher.id" in html and "other.example" not in html
+    assert 'name="owner"' not in html
+
+
 def test_pagination_has_next_and_previous(owner_client, owner):
     for i in range(30):
         SiteFactory(domain=f"s{i:02d}.example", created_by=owner)

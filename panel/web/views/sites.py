@@ -65,6 +65,8 @@ def site_list(request: HttpRequest) -> HttpResponse:
             qs = qs.filter(match)
         if status := filters.cleaned_data["status"]:
             qs = qs.filter(status=status)
+        if (owner := filters.cleaned_data["owner"].strip()) and request.user.is_admin:
+            qs = qs.filter(created_by__username=owner)
     qs = qs.annotate(
         cert_status=_latest_certificate("status"), cert_expires=_latest_certificate("expires_at")
     ).order_by("domain")
