@@ -4,6 +4,8 @@ a change nginx refuses leaves the site served exactly as before."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -39,7 +41,8 @@ def test_user_switches_a_static_site_to_a_reverse_proxy(
     card.get_by_role("button", name=t("Apply settings")).click()
 
     # The job page follows the change until it ends, without a reload.
-    expect(page).to_have_url(f"{base}/jobs/{Job.objects.get(type='site.update').pk}/")
+    expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+    assert page.url.endswith(f"/jobs/{Job.objects.get(type='site.update').pk}/")
     mark_page(page)
     expect(page.locator("[data-testid=job-status] .badge-success")).to_be_visible(
         timeout=LIVE_TIMEOUT
@@ -52,7 +55,10 @@ def test_user_switches_a_static_site_to_a_reverse_proxy(
     page.goto(f"{base}/sites/{site.pk}/")
     expect(upstream_field).to_have_value(upstream)
     upstream_field.fill("upstream-gone.invalid:8080")
+    detail_url = page.url
     card.get_by_role("button", name=t("Apply settings")).click()
+    expect(page).not_to_have_url(detail_url)
+    expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
     mark_page(page)
     expect(page.locator("[data-testid=job-status] .badge-failed")).to_be_visible(
         timeout=LIVE_TIMEOUT
