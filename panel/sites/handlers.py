@@ -44,16 +44,21 @@ class _Plan:
     note: str = ""
 
 
-def _site_failed(job: Job, message: str) -> None:
-    Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
-    action = "site.provision_failed" if job.type == "site.provision" else "site.delete_failed"
+def _audit(job: Job, action: str, domain: str | None, **extra: object) -> None:
+    """The worker's audit entry for a site job's outcome (actor: the system)."""
     audit_record(
         actor=None,
         action=action,
         target_type="site",
         target_id=job.site_id,
-        metadata={"domain": job.payload.get("domain"), "job_id": str(job.pk), "error": message},
+        metadata={"domain": domain, "job_id": str(job.pk), **extra},
     )
+
+
+def _site_failed(job: Job, message: str) -> None:
+    Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
+    action = "site.provision_failed" if job.type == "site.provision" else "site.delete_failed"
+    _audit(job, action, job.payload.get("domain"), error=message)
 
 
 def _update_failed(job: Job, message: str) -> None:
@@ -62,13 +67,7 @@ def _update_failed(job: Job, message: str) -> None:
     previous = job.payload.get("previous") or {}
     if previous.get("status") != SiteStatus.ACTIVE:
         Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
-    audit_record(
-        actor=None,
-        action="site.update_failed",
-        target_type="site",
-        target_id=job.site_id,
-        metadata={"domain": job.payload.get("domain"), "job_id": str(job.pk), "error": message},
-    )
+    _audit(job, "site.update_failed", job.payload.get("domain"), error=message)
 
 
 def _update_retried(job: Job) -> None:
@@ -129,33 +128,15 @@ def _finish(plan: _Plan) -> None:
     if job.type == "site.provision":
         with transaction.atomic():
             Site.objects.filter(pk=job.site_id).update(status=SiteStatus.ACTIVE)
-            audit_record(
-                actor=None,
-                action="site.provisioned",
-                target_type="site",
-                target_id=job.site_id,
-                metadata={"domain": plan.domain, "job_id": str(job.pk)},
-            )
+            _audit(job, "site.provisioned", plan.domain)
         return
     if job.type == "site.update":
+        runtime, upstream = job.payload.get("runtime"), job.payload.get("upstream")
         with transaction.atomic():
             Site.objects.filter(pk=job.site_id).update(
-                runtime=job.payload.get("runtime"),
-                upstream=job.payload.get("upstream"),
-                status=SiteStatus.ACTIVE,
+                runtime=runtime, upstream=upstream, status=SiteStatus.ACTIVE
             )
-            audit_record(
-                actor=None,
-                action="site.updated",
-                target_type="site",
-                target_id=job.site_id,
-                metadata={
-                    "domain": plan.domain,
-                    "runtime": job.payload.get("runtime"),
-                    "upstream": job.payload.get("upstream"),
-                    "job_id": str(job.pk),
-                },
-            )
+            _audit(job, "site.updated", plan.domain, runtime=runtime, upstream=upstream)
         return
     root_path = plan.site.root_path if plan.site else None
     nginx.purge_site_files(plan.domain, root_path)
@@ -163,13 +144,7 @@ def _finish(plan: _Plan) -> None:
     with transaction.atomic():
         # ssl_certificates rows go with it (ON DELETE CASCADE in the database).
         Site.objects.filter(pk=job.site_id).delete()
-        audit_record(
-            actor=None,
-            action="site.deleted",
-            target_type="site",
-            target_id=job.site_id,
-            metadata={"domain": plan.domain, "job_id": str(job.pk)},
-        )
+        _audit(job, "site.deleted", plan.domain)
 
 
 def _finish_in_batch(plan: _Plan, summary: str) -> None:
