@@ -100,6 +100,8 @@ MATRIX = [
     ),
     ("get", "/audit/", None, dict(anonymous=LOGIN, user=404, other=404, admin=200)),
     ("post", "/audit/", {}, dict(anonymous=LOGIN, user=404, other=404, admin=405)),
+    ("get", "/audit/export.csv", None, dict(anonymous=LOGIN, user=404, other=404, admin=200)),
+    ("post", "/audit/export.csv", {}, dict(anonymous=LOGIN, user=404, other=404, admin=405)),
     (
         "get",
         "/admin/",
