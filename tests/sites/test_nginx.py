@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 
 import pytest
 
@@ -210,9 +211,12 @@ def test_request_body_limit_follows_the_setting(nginx, settings):
     assert _post(nginx, site.domain, two_mb) == 405
     settings.NUSANTARA_MAX_BODY_SIZE = "1m"
     ngx.sync_site(site)
-    nginx.wait_for(site.domain)
     assert "client_max_body_size 1m;" in ngx.conf_path(site.domain).read_text()
-    assert _post(nginx, site.domain, two_mb, send_body=False) == 413
+    # The reload is asynchronous and GET / answers 200 before and after: poll the POST itself.
+    deadline = time.monotonic() + 10
+    while (status := _post(nginx, site.domain, two_mb, send_body=False)) != 413:
+        assert time.monotonic() < deadline, f"still HTTP {status} for 2 MB after the reload"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("value", ["64 m", "1m;", "lots", "1m\n"])
