@@ -147,6 +147,27 @@ def _finish(plan: _Plan) -> None:
         _audit(job, "site.deleted", plan.domain)
 
 
+def _request_certificate(job: Job) -> None:
+    """The customer asked for HTTPS at creation: queue the ACME issuance now that the site is
+    live (after complete_job, so the one-job-per-site rule sees this job as finished). A refusal
+    is logged on the provisioning job; the site itself is live either way."""
+    from panel.certificates.services import certificate_request
+    from panel.jobs.services import JobBusy
+
+    try:
+        with transaction.atomic():
+            issue = certificate_request(user=job.created_by, site=Site(pk=job.site_id))
+    except (ValidationError, JobBusy) as exc:
+        reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        job_log(job, f"certificate not requested: {reason}")
+        return
+    except Exception as exc:  # the site is live: a bug here must not undo that
+        logger.exception("certificate request after provisioning %s failed", job.pk)
+        job_log(job, f"certificate not requested: internal error ({exc.__class__.__name__})")
+        return
+    job_log(job, f"certificate requested: job {issue.pk}")
+
+
 def _finish_in_batch(plan: _Plan, summary: str) -> None:
     """End one job of a batch (its own savepoint): success with its site change, or failure."""
     try:
@@ -157,6 +178,8 @@ def _finish_in_batch(plan: _Plan, summary: str) -> None:
                 return
             _finish(plan)
             complete_job(plan.job)
+            if plan.job.type == "site.provision" and plan.job.payload.get("https"):
+                _request_certificate(plan.job)
     except Exception as exc:  # one broken job must not strand the rest of the batch
         logger.exception("site job %s errored in a batch", plan.job.pk)
         fail_job(plan.job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])

@@ -100,8 +100,10 @@ def site_create(
     runtime: str,
     upstream: str | None = None,
     owner: User | None = None,
+    https: bool = False,
 ) -> Site:
-    """Create a site in `provisioning` and queue its `site.provision` job.
+    """Create a site in `provisioning` and queue its `site.provision` job. With `https`, the
+    worker requests an ACME certificate as soon as the site is live (panel.sites.handlers).
 
     Raises ValidationError keyed by form field ("domain", "runtime", "upstream", "__all__")."""
     owner = owner or user
@@ -138,7 +140,7 @@ def site_create(
             )
             job_create(
                 type="site.provision",
-                payload={"domain": domain, "runtime": runtime},
+                payload={"domain": domain, "runtime": runtime, "https": bool(https)},
                 user=user,
                 site_id=site.pk,
             )
@@ -151,6 +153,7 @@ def site_create(
                     "runtime": runtime,
                     "upstream": upstream,
                     "owner": owner.username,
+                    "https": bool(https),
                 },
             )
     except IntegrityError as exc:

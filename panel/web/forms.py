@@ -64,7 +64,7 @@ class SiteRuntimeForm(PanelForm):
 
 
 class SiteCreateForm(SiteRuntimeForm):
-    field_order = ["domain", "runtime", "upstream"]
+    field_order = ["domain", "runtime", "upstream", "https"]
 
     domain = forms.CharField(
         label=_("Domain"),
@@ -72,6 +72,15 @@ class SiteCreateForm(SiteRuntimeForm):
         help_text=_("For example example.com or bücher.id. Without http:// and without a path."),
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+    https = forms.BooleanField(
+        label=_("Request a free HTTPS certificate as soon as the site is live"),
+        required=False,
+        help_text=_(
+            "Over ACME (Let's Encrypt). The domain must already point to this server; "
+            "otherwise request it later from the site's page."
         ),
     )
 

@@ -79,6 +79,26 @@ def test_issued_certificate_is_served_over_https_and_http_redirects(
     assert "PRIVATE" not in str(issued.metadata)
 
 
+def test_https_asked_for_at_creation_follows_provisioning_by_itself(
+    pebble, nginx, worker, owner, unique_domain
+):
+    from panel.sites.services import site_create
+
+    site = site_create(user=owner, domain=unique_domain("auto"), runtime="static", https=True)
+    provision = Job.objects.get(site_id=site.pk, type="site.provision")
+    provision = worker.wait_for_job(provision)
+    assert provision.status == "success", provision.error_message
+    issue = Job.objects.get(site_id=site.pk, type="ssl.issue")
+    assert issue.created_by == owner
+    assert any("certificate requested" in line["msg"] for line in provision.log)
+    issue = worker.wait_for_job(issue)
+    assert issue.status == "success", issue.error_message
+    cert = SslCertificate.objects.get(site=site)
+    assert cert.status == CertStatus.ISSUED
+    wait_https(nginx, site.domain, str(pebble.root_path), cert.serial)
+    assert AuditLog.objects.filter(action="ssl.request", actor=owner).exists()
+
+
 def test_untrusted_without_pebbles_root(pebble, nginx, worker, owner, live_site):
     """The HTTPS check above is meaningful: a default trust store rejects Pebble's chain."""
     site = live_site("trust")

@@ -23,6 +23,7 @@ def test_create_writes_site_job_and_audit_together(owner, settings):
     assert site.root_path == str(settings.NUSANTARA_WEB_ROOT / "xn--bcher-kva.example")
     job = Job.objects.get(site_id=site.pk)
     assert (job.type, job.status, job.created_by) == ("site.provision", "queued", owner)
+    assert job.payload["https"] is False  # no certificate unless asked for
     entry = AuditLog.objects.get(action="site.create")
     assert entry.target_id == str(site.pk) and entry.actor == owner
 

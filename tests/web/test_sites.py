@@ -207,6 +207,17 @@ def test_owner_creates_site_and_lands_on_its_page(owner_client, owner):
     assert 'hx-trigger="every 2s"' in html  # the provision job is queued: the page polls
 
 
+def test_https_at_creation_is_passed_to_the_provisioning_job(owner_client, owner):
+    owner_client.post("/sites/new/", {"domain": "tls.example", "runtime": "static", "https": "on"})
+    owner_client.post("/sites/new/", {"domain": "plain.example", "runtime": "static"})
+    payloads = {
+        site.domain: site_jobs(site).get(type="site.provision").payload
+        for site in owner.sites.all()
+    }
+    assert payloads["tls.example"]["https"] is True
+    assert payloads["plain.example"]["https"] is False
+
+
 def test_proxy_without_upstream_shows_error_on_upstream(owner_client, owner):
     response = owner_client.post("/sites/new/", {"domain": "app.example", "runtime": "proxy"})
     html = response.content.decode()

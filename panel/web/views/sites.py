@@ -91,6 +91,7 @@ def site_new(request: HttpRequest) -> HttpResponse:
                 domain=data["domain"],
                 runtime=data["runtime"],
                 upstream=data["upstream"],
+                https=data["https"],
                 **kwargs,
             )
         except ValidationError as exc:
