@@ -94,6 +94,8 @@ def test_admin_creates_user_who_runs_a_site_end_to_end(
         runtime.select_option("static")
     else:
         page.locator("[name=runtime][value=static]").check()
+    if shots:
+        shoot(page, "site-new")
     page.get_by_role("button", name=t("Create site")).click()
     expect(page).to_have_url(re.compile(r"/sites/[0-9a-f-]{36}/$"))
     mark_page(page)
