@@ -39,7 +39,10 @@ def test_report_flags_slow_and_ratio():
         {"a": (12.0, 3), "b": (20.0, 3), "c": (None, 404)},
         bench.LARGE,
         30.0,
+        {"small": (1_000, 0.025, 0.9), "large": (1_000_000, 25.0, 3.6)},
     )
     assert "| a | 10.0 ms | 12.0 ms | 1.20x | 3 | ok |" in text
     assert "| b | 10.0 ms | 20.0 ms | 2.00x | 3 | SLOW |" in text
     assert "not measured" in text
+    assert "| 1,000,000 | 25,000 ms | 40,000 | 3.6 MB |" in text
+    assert "Time per row at full size is 1.00x that at 1,000 rows" in text
