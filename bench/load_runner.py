@@ -345,8 +345,8 @@ def summarize(
         "PostgreSQL 15 (`np_load`, created fresh), django-q2 ORM broker, one `qcluster` "
         f"({env['Q_WORKERS']} processes) provisioning "
         "every site into a private nginx that is really tested (`nginx -t`) and reloaded. "
-        f"Machine: {_cpu()}; load average before/after the run {load[0]:.1f}/{load[1]:.1f} "
-        "(other work was running on it too).",
+        f"Machine: {_cpu()}; 1-minute load average {load[0]:.1f} before the run and "
+        f"{load[1]:.1f} after it (the run's own load included).",
         "",
         "| metric | value |",
         "|---|---|",
