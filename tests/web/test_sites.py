@@ -324,3 +324,10 @@ def site_jobs(site):
     from panel.jobs.models import Job
 
     return Job.objects.filter(site_id=site.pk)
+
+
+def test_users_see_their_quota_and_admins_none(owner_client, admin_client, site, settings):
+    settings.NUSANTARA_MAX_SITES_PER_USER = 3
+    for path in ("/sites/", "/sites/new/"):
+        assert "You use 1 of your 3 sites." in owner_client.get(path).content.decode()
+        assert 'data-testid="site-quota"' not in admin_client.get(path).content.decode()

@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 import idna
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, Subquery
@@ -37,6 +38,13 @@ from ..paging import paginate
 SITE_JOBS_LIMIT = 20
 SITE_AUDIT_LIMIT = 20
 BUSY_SITE_STATUSES = (SiteStatus.PROVISIONING, SiteStatus.DELETING)
+
+
+def _quota(user: Any) -> dict[str, int] | None:
+    """A regular user's site count against NUSANTARA_MAX_SITES_PER_USER (admins have none)."""
+    if user.is_admin:
+        return None
+    return {"used": sites_for(user).count(), "limit": settings.NUSANTARA_MAX_SITES_PER_USER}
 
 
 def _search_terms(q: str) -> set[str]:
@@ -71,7 +79,8 @@ def site_list(request: HttpRequest) -> HttpResponse:
         cert_status=_latest_certificate("status"), cert_expires=_latest_certificate("expires_at")
     ).order_by("domain")
     page = paginate(request, qs)
-    return render(request, "web/site_list.html", {"page": page, "filters": filters})
+    context = {"page": page, "filters": filters, "quota": _quota(request.user)}
+    return render(request, "web/site_list.html", context)
 
 
 @login_required
@@ -105,7 +114,7 @@ def site_new(request: HttpRequest) -> HttpResponse:
                 % {"domain": site.display_domain},
             )
             return redirect("site_detail", pk=site.pk)
-    return render(request, "web/site_new.html", {"form": form})
+    return render(request, "web/site_new.html", {"form": form, "quota": _quota(request.user)})
 
 
 def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, Any]:
