@@ -48,6 +48,19 @@ MATRIX = [
         None,
         dict(anonymous=LOGIN, user=405, other=405, admin=405),
     ),
+    (
+        "get",
+        "/sites/{site_id}/suspension/",
+        None,
+        dict(anonymous=LOGIN, user=404, other=404, admin=405),
+    ),
+    # Admins only; without a reason the form comes back with an error (400): nothing changes.
+    (
+        "post",
+        "/sites/{site_id}/suspension/",
+        {"action": "suspend"},
+        dict(anonymous=LOGIN, user=404, other=404, admin=400),
+    ),
     # Without a runtime the form comes back with an error: nothing changes.
     (
         "post",

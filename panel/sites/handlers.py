@@ -1,5 +1,5 @@
-"""Job handlers for sites: `site.provision`, `site.update` and `site.delete`, run by the
-django-q2 worker.
+"""Job handlers for sites: `site.provision`, `site.update`, `site.suspend`, `site.resume` and
+`site.delete`, run by the django-q2 worker.
 
 Group commit: the worker that runs a site job takes the nginx writer lock and, while holding it,
 claims every other queued site job, so a burst of N sites costs one `nginx -t` and one reload
@@ -28,7 +28,8 @@ from .models import Site, SiteStatus
 
 logger = logging.getLogger(__name__)
 
-SITE_JOB_TYPES = ("site.provision", "site.update", "site.delete")
+SITE_JOB_TYPES = ("site.provision", "site.update", "site.suspend", "site.resume", "site.delete")
+SUSPENSION = {"site.suspend": True, "site.resume": False}
 BATCH_LIMIT = 1000
 # How long one worker keeps taking new batches before it returns to the queue.
 DRAIN_SECONDS = 60
@@ -75,11 +76,20 @@ def _update_retried(job: Job) -> None:
         Site.objects.filter(pk=job.site_id).update(status=SiteStatus.PROVISIONING)
 
 
+def _suspension_failed(job: Job, message: str) -> None:
+    """nginx kept the previous vhost, so the site is exactly as it was: only say so."""
+    _audit(job, f"{job.type}_failed", job.payload.get("domain"), error=message)
+
+
 def _with_new_settings(job: Job, site: Site) -> Site:
-    """The site as the update job wants it (the row changes only once nginx accepted it)."""
+    """The site as an update or (un)suspension job wants it (the row changes only once nginx
+    accepted it)."""
     target = copy.copy(site)
-    target.runtime = job.payload.get("runtime", "")
-    target.upstream = job.payload.get("upstream")
+    if job.type in SUSPENSION:
+        target.suspended_at = job.created_at if SUSPENSION[job.type] else None
+    else:
+        target.runtime = job.payload.get("runtime", "")
+        target.upstream = job.payload.get("upstream")
     return target
 
 
@@ -111,6 +121,13 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             plan.note = f"vhost rendered for {site.runtime} -> {target.runtime}" + (
                 f" ({target.upstream})" if target.upstream else ""
             )
+        elif job.type in SUSPENSION:
+            if site is None:
+                raise JobFailed("The site no longer exists.")
+            plan.domain = site.domain
+            plan.content = nginx.render_site(_with_new_settings(job, site))
+            state = "suspended (503)" if SUSPENSION[job.type] else "served again"
+            plan.note = f"vhost rendered: {state}"
         else:
             plan.domain = site.domain if site else plan.domain
             if not plan.domain:
@@ -137,6 +154,13 @@ def _finish(plan: _Plan) -> None:
                 runtime=runtime, upstream=upstream, status=SiteStatus.ACTIVE
             )
             _audit(job, "site.updated", plan.domain, runtime=runtime, upstream=upstream)
+        return
+    if job.type in SUSPENSION:
+        suspended_at = job.created_at if SUSPENSION[job.type] else None
+        with transaction.atomic():
+            Site.objects.filter(pk=job.site_id).update(suspended_at=suspended_at)
+            action = "site.suspended" if SUSPENSION[job.type] else "site.resumed"
+            _audit(job, action, plan.domain, reason=job.payload.get("reason", ""))
         return
     root_path = plan.site.root_path if plan.site else None
     nginx.purge_site_files(plan.domain, root_path)
@@ -236,6 +260,8 @@ register("site.provision", on_failure=_site_failed, on_retry=_back_to(SiteStatus
     _run_site_jobs
 )
 register("site.update", on_failure=_update_failed, on_retry=_update_retried)(_run_site_jobs)
+register("site.suspend", on_failure=_suspension_failed)(_run_site_jobs)
+register("site.resume", on_failure=_suspension_failed)(_run_site_jobs)
 register("site.delete", on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))(
     _run_site_jobs
 )

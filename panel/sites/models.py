@@ -1,4 +1,5 @@
-"""A hosted website: table `sites` of the seed (plus `upstream` for the proxy runtime)."""
+"""A hosted website: table `sites` of the seed (plus `upstream` for the proxy runtime and
+`suspended_at` for a site an administrator took offline)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class Site(models.Model):
     )
     # Extra column (docs/schema.md): the proxy runtime's upstream "host:port"; NULL otherwise.
     upstream = models.TextField(_("upstream"), null=True, blank=True)
+    # Extra column (docs/schema.md): set while an administrator has suspended the site (its vhost
+    # answers 503); NULL otherwise.
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
     created_at = created_at()
     updated_at = updated_at()
 

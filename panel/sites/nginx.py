@@ -143,6 +143,7 @@ def render_site(site: Site) -> str:
             "site_id": site.pk,
             "domain": site.domain,
             "runtime": site.runtime,
+            "suspended": site.suspended_at is not None,
             "root": _safe_path(site.root_path, "document root"),
             "upstream": upstream,
             "php_socket": _safe_path(settings.NUSANTARA_PHP_FPM_SOCKET, "php-fpm socket"),

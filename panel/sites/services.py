@@ -1,5 +1,5 @@
-"""Site verbs: create, change runtime and delete. Each writes the site, its job and the audit
-entry in one transaction; the job's task is enqueued only after commit
+"""Site verbs: create, change runtime, suspend/resume and delete. Each writes the site, its job
+and the audit entry in one transaction; the job's task is enqueued only after commit
 (panel.jobs.services.job_create)."""
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 from .domains import normalize_domain
 from .models import Runtime, Site, SiteStatus
 
-__all__ = ["JobBusy", "normalize_upstream", "site_create", "site_delete", "site_update"]
+__all__ = [
+    "JobBusy",
+    "normalize_upstream",
+    "site_create",
+    "site_delete",
+    "site_suspend",
+    "site_update",
+]
 
 _HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -215,6 +222,45 @@ def site_update(*, user: User, site: Site, runtime: str, upstream: str | None = 
                 "to": {"runtime": runtime, "upstream": upstream},
                 "job_id": str(job.pk),
             },
+        )
+    return job
+
+
+def site_suspend(*, user: User, site: Site, suspend: bool, reason: str = "") -> Job:
+    """Admins: take an active site offline (its vhost answers 503) or bring it back, through a
+    `site.suspend` / `site.resume` job. The reason is required to suspend and is shown to the
+    owner. Raises ValidationError (wrong state, no reason) or JobBusy."""
+    if user.role != Role.ADMIN:
+        raise PermissionDenied(_("Only an administrator can suspend or resume a site."))
+    reason = " ".join((reason or "").split())[:500]
+    if suspend and not reason:
+        raise ValidationError({"reason": _("Say why, for the site's owner.")}, code="reason")
+    with transaction.atomic():
+        site = Site.objects.select_for_update().get(pk=site.pk)
+        if site.status != SiteStatus.ACTIVE:
+            raise ValidationError(
+                {"__all__": _("Only an active site can be suspended or resumed.")}, code="status"
+            )
+        if suspend == (site.suspended_at is not None):
+            message = (
+                _("This site is already suspended.")
+                if suspend
+                else _("This site is not suspended.")
+            )
+            raise ValidationError({"__all__": message}, code="unchanged")
+        ensure_site_idle(site.pk)
+        action = "site.suspend" if suspend else "site.resume"
+        job = job_create(
+            type=action,
+            payload={"domain": site.domain, "reason": reason},
+            user=user,
+            site_id=site.pk,
+        )
+        audit_record(
+            actor=user,
+            action=action,
+            target=site,
+            metadata={"domain": site.domain, "reason": reason, "job_id": str(job.pk)},
         )
     return job
 

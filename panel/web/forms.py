@@ -104,6 +104,17 @@ class SiteSettingsForm(SiteRuntimeForm):
         super().__init__(*args, **kwargs)
 
 
+class SiteSuspendForm(PanelForm):
+    """Admins: suspend (with a reason the owner will read) or resume a site."""
+
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        max_length=500,
+        help_text=_("Shown to the site's owner, e.g. “Invoice 2026-11 unpaid”."),
+    )
+
+
 class SiteDeleteForm(PanelForm):
     confirm_domain = forms.CharField(
         label=_("Domain"),

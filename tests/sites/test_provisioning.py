@@ -6,7 +6,7 @@ from panel.audit.models import AuditLog
 from panel.jobs.models import Job
 from panel.sites import nginx as ngx
 from panel.sites.models import Site, SiteStatus
-from panel.sites.services import site_create, site_delete, site_update
+from panel.sites.services import site_create, site_delete, site_suspend, site_update
 
 
 def _job(site: Site) -> Job:
@@ -111,3 +111,34 @@ def test_runtime_change_goes_live_and_a_refused_one_keeps_the_site_serving(
     assert page in nginx.wait_for(site.domain, text=page).body
     site.refresh_from_db()
     assert (site.runtime, site.upstream) == ("php", None)
+
+
+def test_suspended_site_answers_503_but_keeps_its_challenge_path_then_resumes(
+    worker, nginx, owner, admin_user, settings
+):
+    site = site_create(user=owner, domain="suspend.e2e.example", runtime="static")
+    assert worker.wait_for_job(_job(site)).status == "success"
+    page = "<h1>suspend.e2e.example</h1>"
+    assert page in nginx.wait_for(site.domain).body
+
+    job = site_suspend(user=admin_user, site=site, suspend=True, reason="Invoice unpaid")
+    assert worker.wait_for_job(job).status == "success"
+    closed = nginx.wait_for(site.domain, status=503, text="temporarily unavailable")
+    assert page not in closed.body
+    assert nginx.get(site.domain, "/index.html").status == 503
+    token_dir = settings.NUSANTARA_CHALLENGE_DIR / ".well-known" / "acme-challenge"
+    token_dir.mkdir(parents=True, exist_ok=True)
+    (token_dir / "suspended-token").write_text("still-renewable")
+    assert nginx.get(site.domain, "/.well-known/acme-challenge/suspended-token").body == (
+        "still-renewable"
+    )
+    site.refresh_from_db()
+    assert site.suspended_at is not None and site.status == SiteStatus.ACTIVE
+    assert AuditLog.objects.filter(action="site.suspended", target_id=str(site.pk)).exists()
+
+    job = site_suspend(user=admin_user, site=site, suspend=False)
+    assert worker.wait_for_job(job).status == "success"
+    assert page in nginx.wait_for(site.domain, text=page).body
+    site.refresh_from_db()
+    assert site.suspended_at is None
+    assert AuditLog.objects.filter(action="site.resumed", target_id=str(site.pk)).exists()

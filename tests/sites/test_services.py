@@ -10,7 +10,13 @@ from panel.audit.models import AuditLog
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy
 from panel.sites.models import Site, SiteStatus
-from panel.sites.services import normalize_upstream, site_create, site_delete, site_update
+from panel.sites.services import (
+    normalize_upstream,
+    site_create,
+    site_delete,
+    site_suspend,
+    site_update,
+)
 from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -190,3 +196,36 @@ def test_outsider_cannot_update(owner, outsider):
     site = SiteFactory(created_by=owner)
     with pytest.raises(PermissionDenied):
         site_update(user=outsider, site=site, runtime="php")
+
+
+def test_admin_suspends_with_a_reason_through_a_job(admin_user, owner):
+    site = SiteFactory(created_by=owner)
+    job = site_suspend(user=admin_user, site=site, suspend=True, reason="  Invoice   unpaid ")
+    assert (job.type, job.status, job.payload["reason"]) == (
+        "site.suspend",
+        "queued",
+        "Invoice unpaid",
+    )
+    site.refresh_from_db()
+    assert site.suspended_at is None  # the worker sets it once nginx serves the 503
+    entry = AuditLog.objects.get(action="site.suspend", target_id=str(site.pk))
+    assert entry.actor == admin_user and entry.metadata["reason"] == "Invoice unpaid"
+
+
+def test_suspension_rules(admin_user, owner):
+    site = SiteFactory(created_by=owner)
+    with pytest.raises(PermissionDenied):
+        site_suspend(user=owner, site=site, suspend=True, reason="x")
+    with pytest.raises(ValidationError) as exc:
+        site_suspend(user=admin_user, site=site, suspend=True, reason="  ")
+    assert "reason" in exc.value.message_dict
+    with pytest.raises(ValidationError, match="not suspended"):
+        site_suspend(user=admin_user, site=site, suspend=False)
+    busy = SiteFactory(created_by=owner)
+    site_update(user=owner, site=busy, runtime="php")
+    with pytest.raises(JobBusy):
+        site_suspend(user=admin_user, site=busy, suspend=True, reason="abuse")
+    setting_up = SiteFactory(created_by=owner, status=SiteStatus.PROVISIONING)
+    with pytest.raises(ValidationError, match="Only an active site"):
+        site_suspend(user=admin_user, site=setting_up, suspend=True, reason="abuse")
+    assert not Job.objects.filter(type__in=["site.suspend", "site.resume"]).exists()

@@ -331,3 +331,36 @@ def test_users_see_their_quota_and_admins_none(owner_client, admin_client, site,
     for path in ("/sites/", "/sites/new/"):
         assert "You use 1 of your 3 sites." in owner_client.get(path).content.decode()
         assert 'data-testid="site-quota"' not in admin_client.get(path).content.decode()
+
+
+def test_admin_suspends_from_the_site_page_and_the_owner_reads_why(
+    admin_client, owner_client, site
+):
+    from django.utils import timezone
+
+    html = admin_client.get(f"/sites/{site.pk}/").content.decode()
+    assert f'action="/sites/{site.pk}/suspension/"' in html
+    assert (
+        f'action="/sites/{site.pk}/suspension/"'
+        not in owner_client.get(f"/sites/{site.pk}/").content.decode()
+    )
+
+    response = admin_client.post(f"/sites/{site.pk}/suspension/", {"action": "suspend"})
+    assert response.status_code == 400 and 'id="id_reason_error"' in response.content.decode()
+    response = admin_client.post(
+        f"/sites/{site.pk}/suspension/", {"action": "suspend", "reason": "Invoice unpaid"}
+    )
+    job = site_jobs(site).get(type="site.suspend")
+    assert response.status_code == 302 and response.url == f"/jobs/{job.pk}/"
+
+    # What the worker does on success (tested against nginx in tests/sites): the page shows it.
+    job.status = "success"
+    job.save()
+    site.suspended_at = timezone.now()
+    site.save()
+    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert 'data-testid="site-suspended"' in html and "Invoice unpaid" in html
+    assert "Contact your administrator" in html
+    assert "Suspended" in owner_client.get("/sites/").content.decode()
+    html = admin_client.get(f"/sites/{site.pk}/").content.decode()
+    assert 'name="action" value="resume"' in html

@@ -17,9 +17,10 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from panel.accounts.access import admin_required
 from panel.audit.models import AuditLog
 from panel.certificates.models import CertStatus, SslCertificate
-from panel.jobs.models import ACTIVE_STATUSES, Job
+from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
 from panel.sites.models import SiteStatus
 
@@ -31,6 +32,7 @@ from ..forms import (
     SiteDeleteForm,
     SiteFilterForm,
     SiteSettingsForm,
+    SiteSuspendForm,
     add_service_errors,
 )
 from ..paging import paginate
@@ -150,6 +152,8 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     context["upload_form"] = forms.get("upload_form") or CertificateUploadForm()
     context["delete_form"] = forms.get("delete_form") or SiteDeleteForm(site=site)
     context["settings_form"] = forms.get("settings_form") or SiteSettingsForm(site=site)
+    context["suspend_form"] = forms.get("suspend_form") or SiteSuspendForm()
+    context["suspension"] = _suspension(site)
     context["can_change_settings"] = site.status in (SiteStatus.ACTIVE, SiteStatus.FAILED)
     return context
 
@@ -171,6 +175,48 @@ def site_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def _suspension(site: Any) -> dict[str, Any] | None:
+    """Who suspended the site, when and why (from the job that did it), or None."""
+    if site.suspended_at is None:
+        return None
+    job = (
+        Job.objects.filter(site_id=site.pk, type="site.suspend", status=JobStatus.SUCCESS)
+        .select_related("created_by")
+        .order_by("-created_at")
+        .first()
+    )
+    return {
+        "since": site.suspended_at,
+        "reason": job.payload.get("reason", "") if job else "",
+        "by": job.created_by.username if job and job.created_by else "",
+    }
+
+
+@admin_required
+@require_POST
+def site_suspension(request: HttpRequest, pk: Any) -> HttpResponse:
+    site = get_site_for(request.user, pk)
+    form = SiteSuspendForm(request.POST)
+    suspend = request.POST.get("action") == "suspend"
+    if form.is_valid():
+        from panel.sites.services import site_suspend
+
+        try:
+            job = site_suspend(
+                user=request.user, site=site, suspend=suspend, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        except JobBusy as exc:
+            form.add_error(None, str(exc))
+        else:
+            text = _("Suspending %(domain)s.") if suspend else _("Resuming %(domain)s.")
+            messages.success(request, text % {"domain": site.display_domain})
+            return redirect("job_detail", pk=job.pk)
+    context = _detail_context(request, site, suspend_form=form)
+    return render(request, "web/site_detail.html", context, status=400)
 
 
 @login_required
