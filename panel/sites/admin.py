@@ -33,7 +33,8 @@ class SiteAdmin(AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ("domain", "root_path", "created_by__username")
     list_select_related = ("created_by",)
     autocomplete_fields = ("created_by",)
-    readonly_fields = ("id", "created_at", "updated_at")
+    # suspended_at changes only through the panel's suspend/resume jobs (they re-render nginx).
+    readonly_fields = ("id", "suspended_at", "created_at", "updated_at")
     fields = (
         "id",
         "domain",
@@ -41,6 +42,7 @@ class SiteAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "status",
         "root_path",
         "upstream",
+        "suspended_at",
         "created_by",
         "created_at",
         "updated_at",
