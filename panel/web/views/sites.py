@@ -42,6 +42,18 @@ SITE_AUDIT_LIMIT = 20
 BUSY_SITE_STATUSES = (SiteStatus.PROVISIONING, SiteStatus.DELETING)
 
 
+def _on_form(form: Any, call: Any, on_invalid: Any = add_service_errors) -> Any:
+    """Run a service call for a submitted form: its result, or None with the service's
+    ValidationError put on the form's fields (`on_invalid`) or JobBusy above the form."""
+    try:
+        return call()
+    except ValidationError as exc:
+        on_invalid(form, exc)
+    except JobBusy as exc:
+        form.add_error(None, str(exc))
+    return None
+
+
 def _quota(user: Any) -> dict[str, int] | None:
     """A regular user's site count against NUSANTARA_MAX_SITES_PER_USER (admins have none)."""
     if user.is_admin:
@@ -96,20 +108,19 @@ def site_new(request: HttpRequest) -> HttpResponse:
         kwargs: dict[str, Any] = {}
         if data.get("owner"):
             kwargs["owner"] = data["owner"]
-        try:
-            site = site_create(
+        site = _on_form(
+            form,
+            lambda: site_create(
                 user=request.user,
                 domain=data["domain"],
                 runtime=data["runtime"],
                 upstream=data["upstream"],
                 https=data["https"],
                 **kwargs,
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc, aliases={"created_by": "owner"})
-        except JobBusy as exc:
-            form.add_error(None, str(exc))
-        else:
+            ),
+            lambda form, exc: add_service_errors(form, exc, aliases={"created_by": "owner"}),
+        )
+        if site is not None:
             messages.success(
                 request,
                 _("Site %(domain)s is being set up. This page updates when it is ready.")
@@ -203,15 +214,13 @@ def site_suspension(request: HttpRequest, pk: Any) -> HttpResponse:
     if form.is_valid():
         from panel.sites.services import site_suspend
 
-        try:
-            job = site_suspend(
+        job = _on_form(
+            form,
+            lambda: site_suspend(
                 user=request.user, site=site, suspend=suspend, reason=form.cleaned_data["reason"]
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        except JobBusy as exc:
-            form.add_error(None, str(exc))
-        else:
+            ),
+        )
+        if job is not None:
             text = _("Suspending %(domain)s.") if suspend else _("Resuming %(domain)s.")
             messages.success(request, text % {"domain": site.display_domain})
             return redirect("job_detail", pk=job.pk)
@@ -227,18 +236,16 @@ def site_settings(request: HttpRequest, pk: Any) -> HttpResponse:
     if form.is_valid():
         from panel.sites.services import site_update
 
-        try:
-            job = site_update(
+        job = _on_form(
+            form,
+            lambda: site_update(
                 user=request.user,
                 site=site,
                 runtime=form.cleaned_data["runtime"],
                 upstream=form.cleaned_data["upstream"],
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        except JobBusy as exc:
-            form.add_error(None, str(exc))
-        else:
+            ),
+        )
+        if job is not None:
             messages.success(
                 request,
                 _(
@@ -300,18 +307,17 @@ def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
     if form.is_valid():
         from panel.certificates.services import certificate_upload
 
-        try:
-            certificate_upload(
+        installed = _on_form(
+            form,
+            lambda: certificate_upload(
                 user=request.user,
                 site=site,
                 chain_pem=form.cleaned_data["chain_pem"],
                 key_pem=form.cleaned_data["key_pem"],
-            )
-        except ValidationError as exc:
-            _upload_errors(form, exc)
-        except JobBusy as exc:
-            form.add_error(None, str(exc))
-        else:
+            ),
+            _upload_errors,
+        )
+        if installed is not None:
             messages.success(request, _("Certificate uploaded."))
             return redirect("site_detail", pk=site.pk)
     # Never echo the private key back into the page.
