@@ -364,3 +364,26 @@ def test_admin_suspends_from_the_site_page_and_the_owner_reads_why(
     assert "Suspended" in owner_client.get("/sites/").content.decode()
     html = admin_client.get(f"/sites/{site.pk}/").content.decode()
     assert 'name="action" value="resume"' in html
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/sites/new/", {"domain": "csrf.example", "runtime": "static"}),
+        ("/sites/{pk}/settings/", {"runtime": "php"}),
+        ("/sites/{pk}/suspension/", {"action": "suspend", "reason": "x"}),
+        ("/sites/{pk}/certificate/", {}),
+        ("/sites/{pk}/certificate/upload/", {"chain_pem": "x", "key_pem": "y"}),
+        ("/sites/{pk}/delete/", {"confirm_domain": "bücher.id"}),
+    ],
+)
+def test_every_site_change_needs_the_csrf_token(csrf_client, admin_user, site, path, data):
+    from panel.jobs.models import Job
+
+    csrf_client.force_login(admin_user)
+    response = csrf_client.post(path.format(pk=site.pk), data)
+    assert response.status_code == 403
+    site.refresh_from_db()
+    assert site.status == SiteStatus.ACTIVE and site.runtime == "static"
+    assert not Job.objects.exists()
+    assert not site.certificates.exists()
