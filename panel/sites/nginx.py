@@ -113,6 +113,23 @@ def conf_path(domain: str) -> Path:
     return Path(settings.NUSANTARA_NGINX_CONF_DIR) / f"{domain}.conf"
 
 
+def rejected_path(domain: str) -> Path:
+    """The last vhost nginx refused for this domain, kept beside the live one for inspection."""
+    return conf_path(domain).with_name(f"{domain}.conf.err")
+
+
+def read_vhosts(domain: str, limit: int = 64_000) -> tuple[str | None, str | None]:
+    """(live vhost, last rejected vhost) as text for the site page, None where there is none."""
+
+    def read(path: Path) -> str | None:
+        try:
+            return path.read_text(errors="replace")[:limit]
+        except OSError:
+            return None
+
+    return read(conf_path(domain)), read(rejected_path(domain))
+
+
 def fastcgi_params() -> str:
     for candidate in _FASTCGI_PARAMS:
         if os.path.exists(candidate):
@@ -193,7 +210,7 @@ def purge_site_files(domain: str, root_path: str | None = None) -> None:
         dirs.append(_site_dir(Path(root_path), domain))
     for directory in dirs:
         shutil.rmtree(directory, ignore_errors=True)
-    conf_path(domain).with_name(f"{domain}.conf.err").unlink(missing_ok=True)
+    rejected_path(domain).unlink(missing_ok=True)
 
 
 def _write_atomic(path: Path, content: str, mode: int = 0o644) -> None:
@@ -368,7 +385,7 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
                 result.reloaded = True
         _journal_end()
         for domain in pending:
-            conf_path(domain).with_name(f"{domain}.conf.err").unlink(missing_ok=True)
+            rejected_path(domain).unlink(missing_ok=True)
         result.applied = sorted(pending)
         # Every other path above ends on files that passed `nginx -t` (the new ones, or the
         # previous ones put back); remember that for the next writer.
@@ -432,7 +449,7 @@ def _reject(
     """Put the previous file back and keep the refused one beside it for inspection."""
     content = changes[domain]
     if content is not None:
-        _write_atomic(conf_path(domain).with_name(f"{domain}.conf.err"), content)
+        _write_atomic(rejected_path(domain), content)
     _restore(domain, existed[domain])
     result.rejected[domain] = message
 

@@ -387,3 +387,18 @@ def test_every_site_change_needs_the_csrf_token(csrf_client, admin_user, site, p
     assert site.status == SiteStatus.ACTIVE and site.runtime == "static"
     assert not Job.objects.exists()
     assert not site.certificates.exists()
+
+
+def test_admins_see_the_live_and_the_refused_vhost_escaped_users_neither(
+    admin_client, owner_client, site, settings, tmp_path
+):
+    settings.NUSANTARA_NGINX_CONF_DIR = tmp_path
+    html = admin_client.get(f"/sites/{site.pk}/").content.decode()
+    assert "nginx has no virtual host for this site." in html
+    (tmp_path / f"{site.domain}.conf").write_text("server { server_name <b>x</b>; }\n")
+    (tmp_path / f"{site.domain}.conf.err").write_text("server { broken\n")
+    html = admin_client.get(f"/sites/{site.pk}/").content.decode()
+    assert "server { server_name &lt;b&gt;x&lt;/b&gt;; }" in html
+    assert 'data-testid="vhost-rejected"><code>server { broken' in html
+    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert 'data-testid="vhost' not in html and "server_name" not in html

@@ -165,6 +165,10 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     context["settings_form"] = forms.get("settings_form") or SiteSettingsForm(site=site)
     context["suspend_form"] = forms.get("suspend_form") or SiteSuspendForm()
     context["suspension"] = _suspension(site)
+    if request.user.is_admin:
+        from panel.sites.nginx import read_vhosts
+
+        context["vhost"], context["vhost_rejected"] = read_vhosts(site.domain)
     context["can_change_settings"] = site.status in (SiteStatus.ACTIVE, SiteStatus.FAILED)
     return context
 
