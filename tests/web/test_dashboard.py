@@ -78,3 +78,17 @@ def test_admin_sees_renewal_warning_until_the_schedule_ran(admin_client):
         created_at=timezone.now() - timedelta(days=2)
     )
     assert warning in admin_client.get("/").content.decode()
+
+
+def test_suspended_sites_are_counted_for_their_owner_and_admins(
+    owner_client, admin_client, owner, outsider
+):
+    SiteFactory(created_by=owner, suspended_at=timezone.now())
+    SiteFactory(created_by=owner)
+    SiteFactory(created_by=outsider, suspended_at=timezone.now())
+    assert "1 of them is suspended" in owner_client.get("/").content.decode()
+    assert "2 of them are suspended" in admin_client.get("/").content.decode()
+
+
+def test_no_suspension_line_without_suspended_sites(owner_client, site):
+    assert 'data-testid="suspended-count"' not in owner_client.get("/").content.decode()

@@ -28,13 +28,13 @@ JOBS_LIMIT = 8
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
-    counts = dict(
+    rows = list(
         sites_for(user)
         .order_by()
         .values("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
+        .annotate(n=Count("id"), suspended=Count("id", filter=Q(suspended_at__isnull=False)))
     )
+    counts = {row["status"]: row["n"] for row in rows}
     by_status = [(value, label, counts.get(value, 0)) for value, label in SiteStatus.choices]
     total_sites = sum(counts.values())
 
@@ -56,6 +56,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "by_status": by_status,
         "total_sites": total_sites,
+        "suspended": sum(row["suspended"] for row in rows),
         "quota": None if user.is_admin else settings.NUSANTARA_MAX_SITES_PER_USER,
         "certificates": certificates,
         "recent_jobs": recent_jobs,
