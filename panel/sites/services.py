@@ -207,6 +207,7 @@ def site_update(*, user: User, site: Site, runtime: str, upstream: str | None = 
             },
             user=user,
             site_id=site.pk,
+            exclusive=False,  # checked above, under the same row lock
         )
         if site.status == SiteStatus.FAILED:
             # Nothing is served for a failed site: this is a new attempt at setting it up.
@@ -255,6 +256,7 @@ def site_suspend(*, user: User, site: Site, suspend: bool, reason: str = "") -> 
             payload={"domain": site.domain, "reason": reason},
             user=user,
             site_id=site.pk,
+            exclusive=False,  # checked above, under the same row lock
         )
         audit_record(
             actor=user,
