@@ -251,6 +251,9 @@ def main() -> int:
         "NUSANTARA_NGINX_RELOAD_CMD": nginx_reload,
         "NUSANTARA_HTTP_LISTEN": f"127.0.0.1:{nginx_port}",
         "NUSANTARA_MAX_SITES_PER_USER": "100000",
+        # Throughput, not the brakes: the per-account limits would stop a burst.
+        "NUSANTARA_RATE_ACCOUNT_SITES": "off",
+        "NUSANTARA_RATE_ACCOUNT_JOBS": "off",
         "GUNICORN_BIND": f"127.0.0.1:{web_port}",
         "GUNICORN_ACCESSLOG": "/dev/null",
         "LOG_LEVEL": "WARNING",

@@ -106,6 +106,9 @@ def main() -> int:
         "NUSANTARA_HTTP_LISTEN": f"127.0.0.1:{svc.http_port}",
         "NUSANTARA_HTTPS_LISTEN": f"127.0.0.1:{svc.https_port}",
         "NUSANTARA_MAX_SITES_PER_USER": "100000",
+        # Throughput, not the brakes: the per-account limits would stop a burst.
+        "NUSANTARA_RATE_ACCOUNT_SITES": "off",
+        "NUSANTARA_RATE_ACCOUNT_JOBS": "off",
         "DJANGO_SETTINGS_MODULE": "nusantara.settings",
         "LOG_LEVEL": "WARNING",
     }

@@ -264,6 +264,36 @@ NUSANTARA_DB_PATH = env.str("NUSANTARA_DB_PATH", default=str(DATA_DIR / "v0.json
 if NUSANTARA_ACME_KEY_TYPE not in ("ecdsa", "rsa"):
     raise ImproperlyConfigured("NUSANTARA_ACME_KEY_TYPE must be 'ecdsa' or 'rsa'.")
 
+
+# --- Rate limits on actions that cost the server or the CA (docs/security-limits.md) ---
+# "COUNT/PERIOD" with PERIOD in seconds, minutes or hours (600s, 10m, 1h); "off" disables one.
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _rate(name: str, default: str) -> tuple[int, int] | None:
+    raw = env.str(name, default=default).strip().lower()
+    if raw == "off":
+        return None
+    count, _sep, period = raw.partition("/")
+    unit = _RATE_UNITS.get(period[-1:]) if period else None
+    if not (count.isdigit() and int(count) > 0 and unit and period[:-1].isdigit()):
+        raise ImproperlyConfigured(f"{name} must look like 5/1h, 10/10m or 30/600s, or be off.")
+    seconds = int(period[:-1]) * unit
+    if not 0 < seconds <= 7 * 86400:
+        raise ImproperlyConfigured(f"{name}: the period must be between 1s and 7 days.")
+    return int(count), seconds
+
+
+NUSANTARA_RATE_CERT_REQUESTS = _rate("NUSANTARA_RATE_CERT_REQUESTS", "5/1h")
+NUSANTARA_RATE_CERT_FAILURES = _rate("NUSANTARA_RATE_CERT_FAILURES", "3/1h")
+NUSANTARA_RATE_CERT_UPLOADS = _rate("NUSANTARA_RATE_CERT_UPLOADS", "5/10m")
+NUSANTARA_RATE_SITE_CHANGES = _rate("NUSANTARA_RATE_SITE_CHANGES", "10/10m")
+NUSANTARA_RATE_ACCOUNT_JOBS = _rate("NUSANTARA_RATE_ACCOUNT_JOBS", "30/10m")
+NUSANTARA_RATE_ACCOUNT_SITES = _rate("NUSANTARA_RATE_ACCOUNT_SITES", "10/1h")
+NUSANTARA_RATE_ADMIN_FACTOR = env.int("NUSANTARA_RATE_ADMIN_FACTOR", default=10)
+if NUSANTARA_RATE_ADMIN_FACTOR < 1:
+    raise ImproperlyConfigured("NUSANTARA_RATE_ADMIN_FACTOR must be 1 or more.")
+
 # --- django-q2 ---
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER: dict = {

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from panel.audit.services import audit_record
+from panel.jobs.limits import RateLimited, rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 from panel.sites.models import Site, SiteStatus
@@ -49,9 +50,11 @@ def _lock_active_site(site: Site) -> Site:
 
 def certificate_request(*, user: Any, site: Site, job_type: str = ISSUE) -> Job:
     """Queue an ACME issuance (or renewal) for `site`. Raises JobBusy while the site has a job
-    in flight, ValidationError when the site is not active."""
+    in flight, ValidationError when the site is not active, RateLimited (a ValidationError)
+    after too many requests or failed validations for the site (panel.jobs.limits)."""
     with transaction.atomic():
         site = _lock_active_site(site)
+        rate_check("ssl.request", user=user, site_id=site.pk)
         cert = (
             SslCertificate.objects.filter(site=site, provider=Provider.LETSENCRYPT)
             .order_by("-created_at")
@@ -107,6 +110,7 @@ def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -
     with transaction.atomic():
         site = _lock_active_site(site)
         ensure_site_idle(site.pk)
+        rate_check("ssl.upload", user=user, site_id=site.pk)
         checked = check_upload(site.domain, chain_pem, key_pem)
         try:
             switch_to(site, checked.fullchain_pem, checked.key_pem)
@@ -200,11 +204,15 @@ def due_for_renewal(now: dt.datetime | None = None):
 def renewal_run() -> dict[str, int]:
     """The daily schedule: mark expired certificates, queue renewals, record that it ran."""
     now = timezone.now()
-    result = {"expired": mark_expired(now), "queued": 0, "busy": 0}
+    result = {"expired": mark_expired(now), "queued": 0, "busy": 0, "limited": 0}
     for cert in due_for_renewal(now):
         try:
             certificate_request(user=None, site=cert.site, job_type=RENEW)
             result["queued"] += 1
+        except RateLimited:
+            # Recent failed validations for this site (e.g. its owner's attempts): the CA's
+            # limit is per host name, so the daily run waits for the next day like them.
+            result["limited"] += 1
         except (JobBusy, ValidationError):
             result["busy"] += 1  # picked up again on the next run
     # The dashboard reads the latest of these to show the renewal schedule is alive.

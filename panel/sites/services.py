@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from panel.accounts.models import Role, User
 from panel.audit.services import audit_record
+from panel.jobs.limits import rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 
@@ -135,6 +136,7 @@ def site_create(
                         },
                         code="quota",
                     )
+            rate_check("site.create", user=user)
             if Site.objects.filter(domain=domain).exists():
                 raise _domain_exists_error()
             site = Site.objects.create(
@@ -196,6 +198,7 @@ def site_update(*, user: User, site: Site, runtime: str, upstream: str | None = 
                 {"__all__": _("Nothing to change: the site already runs like this.")},
                 code="unchanged",
             )
+        rate_check("site.update", user=user, site_id=site.pk)
         previous = {"runtime": site.runtime, "upstream": site.upstream, "status": site.status}
         job = job_create(
             type="site.update",
