@@ -149,3 +149,126 @@ def test_not_an_archive_is_refused(host, tmp_path):
     junk.write_text("not a tarball")
     with pytest.raises(CommandError, match="not a readable"):
         call_command("restore", str(junk))
+
+
+# --- links planted on the host (a customer owns the inside of their web root) -----------------
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """Stands for /etc/passwd: a file restore must never write or chmod."""
+    path = tmp_path / "etc" / "passwd"
+    path.parent.mkdir()
+    path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    path.chmod(0o644)
+    return path
+
+
+def _unchanged(path: Path, text: str, mode: int) -> bool:
+    return path.read_text() == text and stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def _web_backup(tmp_path: Path) -> Path:
+    archive = tmp_path / "with-www.tar.gz"
+    call_command("backup", str(archive), "--include-web-root", stdout=StringIO())
+    return archive
+
+
+def test_a_planted_link_in_place_of_a_file_is_refused_and_not_written_through(
+    host, tmp_path, outside
+):
+    archive = _web_backup(tmp_path)
+    index = host / "www/xn--bcher-kva.id/index.html"
+    index.unlink()
+    index.symlink_to(outside)
+    with pytest.raises(CommandError, match="index.html is a symbolic link on this host"):
+        call_command("restore", str(archive), stdout=StringIO())
+    assert _unchanged(outside, "root:x:0:0:root:/root:/bin/bash\n", 0o644)
+    assert index.is_symlink()
+    # Nothing else was restored either: the refusal comes before the first write.
+    vhost = host / "nginx/sites/xn--bcher-kva.id.conf"
+    assert vhost.read_text() == "server { listen 80; }"
+
+
+def test_a_planted_directory_link_is_neither_followed_nor_chmodded(host, tmp_path):
+    (host / "www/xn--bcher-kva.id").chmod(0o777)  # the archive asks for 0777 on this directory
+    archive = _web_backup(tmp_path)
+    elsewhere = tmp_path / "etc-dir"
+    elsewhere.mkdir(mode=0o700)
+    shutil.rmtree(host / "www/xn--bcher-kva.id")
+    (host / "www/xn--bcher-kva.id").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(CommandError, match="symbolic link on this host"):
+        call_command("restore", str(archive), stdout=StringIO())
+    assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o700
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_link_planted_at_the_old_temporary_name_is_left_alone(host, tmp_path, outside):
+    # Restore used to copy each file to the fixed name `.<name>.restore` and chmod it: a link
+    # planted there sent root's write and chmod to the link's target.
+    archive = _web_backup(tmp_path)
+    (host / "www/xn--bcher-kva.id/index.html").write_text("changed")
+    trap = host / "www/xn--bcher-kva.id/.index.html.restore"
+    trap.symlink_to(outside)
+    call_command("restore", str(archive), stdout=StringIO())
+    assert _unchanged(outside, "root:x:0:0:root:/root:/bin/bash\n", 0o644)
+    assert (host / "www/xn--bcher-kva.id/index.html").read_text() == "<h1>Buku</h1>"
+    assert not (host / "www/xn--bcher-kva.id/index.html").is_symlink()
+
+
+def test_a_link_planted_after_the_checks_stops_the_write(host, tmp_path, outside):
+    """The checks run before writing; a link planted in between (a race) must still not be
+    followed: every directory is opened with O_NOFOLLOW relative to its parent."""
+    from panel.ops.backup import BackupError, _place
+
+    source = tmp_path / "source.html"
+    source.write_text("<h1>from the archive</h1>")
+    web = host / "www"
+    (web / "raced").symlink_to(outside.parent, target_is_directory=True)
+    member = tarfile.TarInfo("www/raced/passwd")
+    member.mode = 0o777
+    with pytest.raises(BackupError, match="not a plain directory"):
+        _place(source, web, ("raced", "passwd"), member)
+    directory = tarfile.TarInfo("www/raced")
+    directory.type, directory.mode = tarfile.DIRTYPE, 0o777
+    with pytest.raises(BackupError, match="not a plain directory"):
+        _place(source, web, ("raced",), directory)
+    assert _unchanged(outside, "root:x:0:0:root:/root:/bin/bash\n", 0o644)
+    assert stat.S_IMODE(outside.parent.stat().st_mode) != 0o777
+    assert [p.name for p in outside.parent.iterdir()] == ["passwd"]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "reason"),
+    [
+        ("vhosts/inside.conf", tarfile.SYMTYPE, "symbolic link to '/etc/passwd'"),
+        ("vhosts/inside.conf", tarfile.LNKTYPE, "hard link to '/etc/passwd'"),
+        ("vhosts/null", tarfile.CHRTYPE, "device file"),
+        ("vhosts/disk", tarfile.BLKTYPE, "device file"),
+        ("vhosts/pipe", tarfile.FIFOTYPE, "not a regular file or directory"),
+        ("secret_key/x", tarfile.REGTYPE, "secret_key is a single file"),
+        ("acme", tarfile.REGTYPE, "acme is a directory"),
+        ("vhosts/good.conf", tarfile.REGTYPE, "appears twice"),
+    ],
+)
+def test_more_hostile_archives_are_refused_with_the_reason(host, tmp_path, name, kind, reason):
+    archive = _hostile(tmp_path, name, kind)
+    with pytest.raises(CommandError, match=reason):
+        call_command("restore", str(archive), stdout=StringIO())
+    assert not (host / "nginx/sites/good.conf").exists()
+    assert (host / "data/secret_key").read_text() == "s3cret-key"
+
+
+def test_a_link_inside_the_tree_is_refused_too(host, tmp_path):
+    path = tmp_path / "inside.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name in ("MANIFEST.json", "vhosts/a.conf"):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"{}"))
+        link = tarfile.TarInfo("vhosts/b.conf")
+        link.type, link.linkname = tarfile.SYMTYPE, "a.conf"
+        tar.addfile(link)
+    with pytest.raises(CommandError, match="symbolic link to 'a.conf'"):
+        call_command("restore", str(path), stdout=StringIO())
+    assert not (host / "nginx/sites/a.conf").exists()
