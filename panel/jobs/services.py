@@ -10,9 +10,16 @@ from django.utils.translation import gettext as _
 
 from panel.audit.services import audit_record
 
+from .limits import rate_check
 from .models import ACTIVE_STATUSES, Job, JobStatus
 
 TASK = "panel.jobs.runner.run_job"
+# Job types whose retry passes the same rate limits as a new request (panel.jobs.limits).
+RETRY_LIMITS = {
+    "ssl.issue": "ssl.request",
+    "ssl.renew": "ssl.request",
+    "site.update": "site.update",
+}
 
 
 class JobBusy(Exception):
@@ -68,13 +75,17 @@ def job_create(
 
 
 def job_retry(*, job: Job, user: Any) -> Job:
-    """Admins: re-run a failed job as a new attempt of the same row."""
+    """Admins: re-run a failed job as a new attempt of the same row. Raises JobBusy, or
+    RateLimited (a ValidationError) when a new request of its kind would be refused."""
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status != JobStatus.FAILED:
             raise JobBusy(_("Only a failed job can be retried."))
         if job.site_id:
             ensure_site_idle(job.site_id, exclude=job.pk)
+            if action := RETRY_LIMITS.get(job.type):
+                # A retry is a new attempt: it must not get round the CA's limits or nginx's.
+                rate_check(action, user=user, site_id=job.site_id)
         job.status = JobStatus.QUEUED
         job.error_message = None
         job.started_at = None

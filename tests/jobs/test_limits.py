@@ -234,3 +234,21 @@ def test_bad_rate_settings_stop_the_start(monkeypatch, value):
     monkeypatch.setenv("NUSANTARA_RATE_X", value)
     with pytest.raises(ImproperlyConfigured, match="NUSANTARA_RATE_X"):
         _rate("NUSANTARA_RATE_X", "1/1h")
+
+
+def test_an_admin_retry_of_a_failed_certificate_job_waits_like_a_new_request(
+    owner, admin_user, time_machine
+):
+    from panel.jobs.services import job_retry
+
+    site = SiteFactory(created_by=owner)
+    _jobs(3, type="ssl.issue", site=site, user=owner, status=JobStatus.FAILED)
+    failed = Job.objects.order_by("finished_at").last()
+    with pytest.raises(RateLimited, match="The last certificate requests for this site failed"):
+        job_retry(job=failed, user=admin_user)
+    failed.refresh_from_db()
+    assert failed.status == JobStatus.FAILED
+    assert not AuditLog.objects.filter(action="job.retry").exists()
+
+    time_machine.move_to(failed.finished_at + HOUR + dt.timedelta(seconds=1))
+    assert job_retry(job=failed, user=admin_user).status == JobStatus.QUEUED

@@ -112,3 +112,14 @@ def test_another_users_site_is_not_slowed_by_this_one(outsider_client, outsider,
     theirs = SiteFactory(created_by=outsider)
     outsider_client.post(f"/sites/{theirs.pk}/certificate/")
     assert Job.objects.filter(site_id=theirs.pk, type="ssl.issue").count() == 1
+
+
+def test_admin_retry_over_the_limit_says_why_and_queues_nothing(admin_client, site, owner):
+    for _ in range(3):
+        _jobs(1, type="ssl.issue", site=site, user=owner)
+    Job.objects.update(status=JobStatus.FAILED)
+    job = Job.objects.first()
+    response = admin_client.post(f"/jobs/{job.pk}/retry/", follow=True)
+    assert response.status_code == 200
+    assert "The last certificate requests for this site failed" in response.content.decode()
+    assert not Job.objects.exclude(status=JobStatus.FAILED).exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -78,6 +79,8 @@ def job_retry_view(request: HttpRequest, pk: Any) -> HttpResponse:
         job_retry(job=job, user=request.user)
     except JobBusy as exc:
         messages.error(request, str(exc))
+    except ValidationError as exc:  # a rate limit (panel.jobs.limits)
+        messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, _("The job was queued again."))
     return redirect("job_detail", pk=job.pk)
