@@ -142,6 +142,11 @@ def render_site(site: Site) -> str:
     Defence in depth (docs/security.md): every value must pass its grammar (panel.sites.grammar),
     a proxy upstream the upstream policy (resolved again here, in the worker: DNS can change),
     and the text is checked structurally (render_vhost) before anyone writes it."""
+    return render_vhost(vhost_context(site))
+
+
+def vhost_context(site: Site) -> dict[str, object]:
+    """The template's values for a site, each checked against its grammar (NginxError)."""
     if not grammar.is_domain(site.domain) or normalize_domain(site.domain) != site.domain:
         raise NginxError(_("The stored domain is not in normalised form."))
     try:
@@ -158,28 +163,26 @@ def render_site(site: Site) -> str:
     https_listen = _listen(settings.NUSANTARA_HTTPS_LISTEN, "NUSANTARA_HTTPS_LISTEN")
     https_port = https_listen.rsplit(":", 1)[-1]
     params = fastcgi_params()
-    return render_vhost(
-        {
-            "site_id": _uuid(site.pk),
-            "domain": site.domain,
-            "runtime": site.runtime,
-            "suspended": site.suspended_at is not None,
-            "root": _safe_path(site.root_path, "document root"),
-            "upstream": upstream,
-            "php_socket": _safe_path(settings.NUSANTARA_PHP_FPM_SOCKET, "php-fpm socket"),
-            "fastcgi_params": _safe_path(params, "fastcgi_params")
-            if params.startswith("/")
-            else _relative_file(params),
-            "challenge_root": _safe_path(settings.NUSANTARA_CHALLENGE_DIR, "challenge"),
-            "http_listen": _listen(settings.NUSANTARA_HTTP_LISTEN, "NUSANTARA_HTTP_LISTEN"),
-            "max_body_size": _body_size(settings.NUSANTARA_MAX_BODY_SIZE),
-            "https": https,
-            "https_listen": https_listen,
-            "https_port_suffix": "" if https_port == "443" else f":{https_port}",
-            "fullchain": _safe_path(fullchain, "certificate") if https else "",
-            "privkey": _safe_path(privkey, "key") if https else "",
-        },
-    )
+    return {
+        "site_id": _uuid(site.pk),
+        "domain": site.domain,
+        "runtime": site.runtime,
+        "suspended": site.suspended_at is not None,
+        "root": _safe_path(site.root_path, "document root"),
+        "upstream": upstream,
+        "php_socket": _safe_path(settings.NUSANTARA_PHP_FPM_SOCKET, "php-fpm socket"),
+        "fastcgi_params": _safe_path(params, "fastcgi_params")
+        if params.startswith("/")
+        else _relative_file(params),
+        "challenge_root": _safe_path(settings.NUSANTARA_CHALLENGE_DIR, "challenge"),
+        "http_listen": _listen(settings.NUSANTARA_HTTP_LISTEN, "NUSANTARA_HTTP_LISTEN"),
+        "max_body_size": _body_size(settings.NUSANTARA_MAX_BODY_SIZE),
+        "https": https,
+        "https_listen": https_listen,
+        "https_port_suffix": "" if https_port == "443" else f":{https_port}",
+        "fullchain": _safe_path(fullchain, "certificate") if https else "",
+        "privkey": _safe_path(privkey, "key") if https else "",
+    }
 
 
 VHOST_TEMPLATE = "sites/nginx/vhost.conf"
