@@ -294,6 +294,24 @@ NUSANTARA_RATE_ADMIN_FACTOR = env.int("NUSANTARA_RATE_ADMIN_FACTOR", default=10)
 if NUSANTARA_RATE_ADMIN_FACTOR < 1:
     raise ImproperlyConfigured("NUSANTARA_RATE_ADMIN_FACTOR must be 1 or more.")
 
+
+# --- Nusantara: what customers may point nginx at (docs/security.md) ---
+def _ports(name: str, default: list[int]) -> list[int]:
+    ports = env.list(name, cast=int, default=default)
+    if any(not 1 <= port <= 65535 for port in ports):
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list of ports 1-65535.")
+    return ports
+
+
+# On loopback or private addresses a proxy upstream may not use these ports (nor the panel's own
+# nor nginx's listen ports).
+NUSANTARA_UPSTREAM_DENY_PORTS = _ports(
+    "NUSANTARA_UPSTREAM_DENY_PORTS", [22, 25, 3306, 5432, 6379, 11211]
+)
+NUSANTARA_PANEL_PORTS = _ports("NUSANTARA_PANEL_PORTS", [8000])  # what gunicorn binds
+# Host names no site may take (ALLOWED_HOSTS always counts too; `.example.com` = and subdomains).
+NUSANTARA_PANEL_HOSTS = env.list("NUSANTARA_PANEL_HOSTS", default=list(ALLOWED_HOSTS))
+
 # --- django-q2 ---
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER: dict = {

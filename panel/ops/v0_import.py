@@ -15,10 +15,15 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 
 from panel.audit.models import AuditLog
+from panel.sites.domains import ensure_not_panel_host, normalize_domain
+from panel.sites.grammar import normalize_upstream
+from panel.sites.models import Runtime
+from panel.sites.upstreams import check_upstream
 
 from .v0_format import MODELS, TABLES, Parsed, Problem, validate
 
@@ -174,24 +179,56 @@ def _fill_proxy_upstreams(parsed: Parsed) -> None:
             site["upstream"] = upstreams[site["id"]][1]
 
 
-def _warn_root_paths(sites: list[dict[str, Any]], result: ImportResult) -> None:
-    """root_path is imported as V0 had it (that is where the files are). The panel derives
-    `<NUSANTARA_WEB_ROOT>/<domain>` for new sites and only touches a directory named after the
-    domain; say which imported rows differ so the admin can move files or set the web root."""
+def _check_sites(parsed: Parsed, result: ImportResult) -> None:
+    """The rules the panel applies to a site it creates, applied to every imported one
+    (docs/security.md): these values reach nginx. root_path must be the one the panel derives,
+    `<NUSANTARA_WEB_ROOT>/<domain>` (V0 may have spelled the domain in Unicode there), the
+    domain must not be one of the panel's own names, and a proxy upstream must pass the
+    upstream grammar and policy."""
     web_root = PurePosixPath(str(settings.NUSANTARA_WEB_ROOT))
-    elsewhere = [s for s in sites if PurePosixPath(s["root_path"]) != web_root / s["domain"]]
-    unmanaged = [s["domain"] for s in sites if PurePosixPath(s["root_path"]).name != s["domain"]]
-    if elsewhere:
-        result.warnings.append(
-            f"{len(elsewhere)} site(s) keep a root_path outside NUSANTARA_WEB_ROOT ({web_root}), "
-            f"e.g. {elsewhere[0]['root_path']}: set NUSANTARA_WEB_ROOT to V0's web root, or move "
-            "the files and run `manage.py nginx_resync` (docs/operations.md, 'V0')."
-        )
-    if unmanaged:
-        result.warnings.append(
-            "root_path does not end in the domain, so the panel will not manage files there: "
-            + ", ".join(unmanaged[:20])
-        )
+    keep = []
+    for site in parsed.rows.get("sites", []):
+        reasons = []
+        derived = web_root / site["domain"]
+        given = PurePosixPath(site["root_path"]) if site["root_path"].startswith("/") else None
+        if given is None or given.parent != web_root or not _same_domain(given.name, site):
+            reasons.append(
+                f"root_path {site['root_path'][:200]!r} is not {str(derived)!r}: the panel keeps "
+                f"every site at <NUSANTARA_WEB_ROOT>/<domain> (NUSANTARA_WEB_ROOT is {web_root}); "
+                "set NUSANTARA_WEB_ROOT to V0's web root, or move the files there first "
+                "(docs/operations.md, 'V0')"
+            )
+        elif str(given) != str(derived):
+            result.warnings.append(
+                f"{site['domain']}: root_path {site['root_path']} is stored as {derived} (the "
+                "panel's spelling of the same domain); move the files there."
+            )
+        site["root_path"] = str(derived)
+        try:
+            ensure_not_panel_host(site["domain"])
+        except ValidationError as exc:
+            reasons.append(" ".join(exc.messages))
+        upstream = site.get("upstream")
+        if site["runtime"] == Runtime.PROXY:
+            try:
+                site["upstream"] = normalize_upstream(upstream)
+                check_upstream(site["upstream"])
+            except ValidationError as exc:
+                reasons.append(f"upstream {str(upstream)[:100]!r}: {' '.join(exc.messages)}")
+        elif upstream is not None:
+            reasons.append(f"upstream {str(upstream)[:100]!r} is only for the proxy runtime")
+        for reason in reasons:
+            result.problems.append(Problem("sites", site["_index"], site["id"], reason))
+        if not reasons:
+            keep.append(site)
+    parsed.rows["sites"] = keep
+
+
+def _same_domain(name: str, site: dict[str, Any]) -> bool:
+    try:
+        return normalize_domain(name) == site["domain"]
+    except ValidationError:
+        return False
 
 
 def import_data(data: Any, *, dry_run: bool = False) -> ImportResult:
@@ -201,6 +238,9 @@ def import_data(data: Any, *, dry_run: bool = False) -> ImportResult:
     if parsed.problems:
         return result
     _fill_proxy_upstreams(parsed)
+    _check_sites(parsed, result)
+    if result.problems:
+        return result
     with transaction.atomic():
         new = _against_database(parsed, result)
         if result.problems:
@@ -227,7 +267,6 @@ def import_data(data: Any, *, dry_run: bool = False) -> ImportResult:
                 "were; the job reaper picks them up within a few minutes and runs them again "
                 "(handlers are idempotent) or fails them with a reason."
             )
-        _warn_root_paths(new["sites"], result)
         if dry_run:
             transaction.set_rollback(True)
     return result

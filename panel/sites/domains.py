@@ -88,3 +88,41 @@ def to_unicode(domain: str) -> str:
         return idna.decode(domain)
     except (idna.IDNAError, UnicodeError):
         return domain
+
+
+def panel_host_names() -> tuple[set[str], set[str]]:
+    """The panel's own host names, normalised: (exact names, parents of forbidden subdomains).
+
+    From ALLOWED_HOSTS and NUSANTARA_PANEL_HOSTS: `*` is skipped, `.example.com` stands for the
+    name and every subdomain, IP addresses and names that are not domains are kept as written."""
+    from django.conf import settings
+
+    exact: set[str] = set()
+    parents: set[str] = set()
+    entries = [*settings.ALLOWED_HOSTS, *getattr(settings, "NUSANTARA_PANEL_HOSTS", [])]
+    for entry in entries:
+        name = str(entry).strip()
+        if not name or name == "*":
+            continue
+        wildcard = name.startswith(".") or name.startswith("*.")
+        name = name.lstrip("*").lstrip(".")
+        try:
+            name = normalize_domain(name)
+        except ValidationError:
+            name = name.lower().rstrip(".")
+        exact.add(name)
+        if wildcard:
+            parents.add(name)
+    return exact, parents
+
+
+def ensure_not_panel_host(domain: str) -> None:
+    """Raise ValidationError when `domain` (normalised) is one of the panel's own names: a site
+    there would take the panel's address (and its certificate) from everyone, admins included."""
+    exact, parents = panel_host_names()
+    if domain in exact or any(domain.endswith(f".{parent}") for parent in parents):
+        raise ValidationError(
+            _("%(domain)s is the control panel's own address and cannot be used for a site.")
+            % {"domain": to_unicode(domain)},
+            code="panel_host",
+        )

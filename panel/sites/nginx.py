@@ -26,18 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
-from .domains import normalize_domain
+from . import grammar, vhost_check
+from .domains import ensure_not_panel_host, normalize_domain
 from .models import Runtime, Site
+from .upstreams import check_upstream
 
 logger = logging.getLogger(__name__)
 
-# Paths and listen addresses go into nginx directives: allow only what cannot break out of one.
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@-]*$")
-_LISTEN = re.compile(r"^(?:(?:[0-9.]+|\[[0-9a-fA-F:.]+\]|[a-z0-9.-]+):)?[0-9]{1,5}$")
-_BODY_SIZE = re.compile(r"^[0-9]{1,9}[kKmMgG]?$")
 _CONF_REF = re.compile(r" in (/\S+?\.conf):\d+")
 _LOG_PREFIX = re.compile(
     r"^(?:nginx: )?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?\[(\w+)\] (?:\d+#\d+: )?"
@@ -80,7 +79,7 @@ class ApplyResult:
 
 def _safe_path(path: Path | str, what: str) -> str:
     value = str(path)
-    if not _SAFE_PATH.fullmatch(value):
+    if not grammar.is_path(value):
         raise NginxError(
             _("The %(what)s path %(path)s contains characters nginx cannot be given safely.")
             % {"what": what, "path": value[:200]}
@@ -89,7 +88,7 @@ def _safe_path(path: Path | str, what: str) -> str:
 
 
 def _body_size(value: str) -> str:
-    if not _BODY_SIZE.fullmatch(value):
+    if not grammar.is_body_size(value):
         raise NginxError(
             _("NUSANTARA_MAX_BODY_SIZE must be a size such as 64m, 512k or 1g, not %(value)s.")
             % {"value": value[:50]}
@@ -98,7 +97,7 @@ def _body_size(value: str) -> str:
 
 
 def _listen(value: str, what: str) -> str:
-    if not _LISTEN.fullmatch(value):
+    if not grammar.is_listen(value):
         raise NginxError(_("%(what)s is not a valid listen address.") % {"what": what})
     return value
 
@@ -138,45 +137,105 @@ def fastcgi_params() -> str:
 
 
 def render_site(site: Site) -> str:
-    """The vhost for a site as the database and the certificate files describe it."""
-    # Defence in depth: only a name that is already in normalised form ever reaches nginx.
-    if normalize_domain(site.domain) != site.domain:
+    """The vhost for a site as the database and the certificate files describe it.
+
+    Defence in depth (docs/security.md): every value must pass its grammar (panel.sites.grammar),
+    a proxy upstream the upstream policy (resolved again here, in the worker: DNS can change),
+    and the text is checked structurally (render_vhost) before anyone writes it."""
+    return render_vhost(vhost_context(site))
+
+
+def vhost_context(site: Site) -> dict[str, object]:
+    """The template's values for a site, each checked against its grammar (NginxError)."""
+    if not grammar.is_domain(site.domain) or normalize_domain(site.domain) != site.domain:
         raise NginxError(_("The stored domain is not in normalised form."))
+    try:
+        ensure_not_panel_host(site.domain)
+    except ValidationError as exc:
+        raise NginxError(" ".join(exc.messages))
     if site.runtime not in Runtime.values:
         raise NginxError(_("Unknown runtime %(runtime)s.") % {"runtime": site.runtime})
     upstream = None
     if site.runtime == Runtime.PROXY:
-        from .services import normalize_upstream
-
-        upstream = normalize_upstream(site.upstream)
+        upstream = _upstream(site.upstream, check=site.suspended_at is None)
     fullchain, privkey = cert_paths(site.domain)
     https = fullchain.is_file() and privkey.is_file()
     https_listen = _listen(settings.NUSANTARA_HTTPS_LISTEN, "NUSANTARA_HTTPS_LISTEN")
     https_port = https_listen.rsplit(":", 1)[-1]
     params = fastcgi_params()
-    return render_to_string(
-        "sites/nginx/vhost.conf",
-        {
-            "site_id": site.pk,
-            "domain": site.domain,
-            "runtime": site.runtime,
-            "suspended": site.suspended_at is not None,
-            "root": _safe_path(site.root_path, "document root"),
-            "upstream": upstream,
-            "php_socket": _safe_path(settings.NUSANTARA_PHP_FPM_SOCKET, "php-fpm socket"),
-            "fastcgi_params": _safe_path(params, "fastcgi_params")
-            if params.startswith("/")
-            else params,
-            "challenge_root": _safe_path(settings.NUSANTARA_CHALLENGE_DIR, "challenge"),
-            "http_listen": _listen(settings.NUSANTARA_HTTP_LISTEN, "NUSANTARA_HTTP_LISTEN"),
-            "max_body_size": _body_size(settings.NUSANTARA_MAX_BODY_SIZE),
-            "https": https,
-            "https_listen": https_listen,
-            "https_port_suffix": "" if https_port == "443" else f":{https_port}",
-            "fullchain": _safe_path(fullchain, "certificate") if https else "",
-            "privkey": _safe_path(privkey, "key") if https else "",
-        },
-    )
+    return {
+        "site_id": _uuid(site.pk),
+        "domain": site.domain,
+        "runtime": site.runtime,
+        "suspended": site.suspended_at is not None,
+        "root": _safe_path(site.root_path, "document root"),
+        "upstream": upstream,
+        "php_socket": _safe_path(settings.NUSANTARA_PHP_FPM_SOCKET, "php-fpm socket"),
+        "fastcgi_params": _safe_path(params, "fastcgi_params")
+        if params.startswith("/")
+        else _relative_file(params),
+        "challenge_root": _safe_path(settings.NUSANTARA_CHALLENGE_DIR, "challenge"),
+        "http_listen": _listen(settings.NUSANTARA_HTTP_LISTEN, "NUSANTARA_HTTP_LISTEN"),
+        "max_body_size": _body_size(settings.NUSANTARA_MAX_BODY_SIZE),
+        "https": https,
+        "https_listen": https_listen,
+        "https_port_suffix": "" if https_port == "443" else f":{https_port}",
+        "fullchain": _safe_path(fullchain, "certificate") if https else "",
+        "privkey": _safe_path(privkey, "key") if https else "",
+    }
+
+
+VHOST_TEMPLATE = "sites/nginx/vhost.conf"
+# Context keys that choose the template's branches: the structural check renders them as they
+# are. Every other value is replaced by a placeholder there, so a new template variable is
+# covered without being listed here (unless the template compares it with `==`).
+VHOST_CONTROL_KEYS = frozenset({"runtime", "https", "suspended"})
+
+
+def render_vhost(context: Mapping[str, object]) -> str:
+    """Render the vhost template and prove that the text holds exactly the directives the
+    template means with these values (panel.sites.vhost_check); NginxError otherwise."""
+    text = render_to_string(VHOST_TEMPLATE, dict(context))
+    try:
+        vhost_check.verify(
+            text,
+            lambda values: render_to_string(VHOST_TEMPLATE, dict(values)),
+            context,
+            VHOST_CONTROL_KEYS,
+        )
+    except vhost_check.VhostCheckError as exc:
+        raise NginxError(str(exc))
+    return text
+
+
+def _upstream(value: str | None, *, check: bool) -> str:
+    if not grammar.is_upstream(value or ""):
+        raise NginxError(
+            _("The upstream %(upstream)s is not a host:port nginx can be given safely.")
+            % {"upstream": repr(value)[:100]}
+        )
+    assert value is not None
+    if check:
+        try:
+            check_upstream(value)
+        except ValidationError as exc:
+            raise NginxError(
+                _("The upstream %(upstream)s is refused: %(reason)s")
+                % {"upstream": value, "reason": " ".join(exc.messages)}
+            )
+    return value
+
+
+def _uuid(value: object) -> str:
+    if not grammar.UUID.fullmatch(str(value)):
+        raise NginxError(_("The site id %(id)s is not a UUID.") % {"id": repr(value)[:60]})
+    return str(value)
+
+
+def _relative_file(value: str) -> str:
+    if not grammar.RELATIVE_FILE.fullmatch(value):
+        raise NginxError(_("%(value)s is not a plain file name.") % {"value": repr(value)[:100]})
+    return value
 
 
 def ensure_docroot(site: Site) -> Path:

@@ -4,8 +4,6 @@ and the audit entry in one transaction; the job's task is enqueued only after co
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Any
 
 from django.conf import settings
@@ -19,8 +17,10 @@ from panel.jobs.limits import rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 
-from .domains import normalize_domain
+from .domains import ensure_not_panel_host, normalize_domain
+from .grammar import normalize_upstream
 from .models import Runtime, Site, SiteStatus
+from .upstreams import check_upstream
 
 __all__ = [
     "JobBusy",
@@ -31,49 +31,16 @@ __all__ = [
     "site_update",
 ]
 
-_HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-
 
 def _domain_exists_error() -> ValidationError:
     return ValidationError({"domain": _("This domain already exists.")}, code="exists")
-
-
-def normalize_upstream(value: str | None) -> str:
-    """Return `host:port` for the proxy runtime or raise ValidationError.
-
-    The host is a hostname, an IPv4 address or a bracketed IPv6 address; the port 1-65535.
-    Nothing else is allowed, because the value ends up inside an nginx directive."""
-    raw = (value or "").strip()
-    if not raw:
-        raise ValidationError(_("Enter the upstream as host:port, e.g. 127.0.0.1:3000."))
-    if raw.startswith("["):
-        host, sep, port = raw[1:].partition("]:")
-        if not sep:
-            raise ValidationError(_("Write an IPv6 upstream as [address]:port."))
-        try:
-            host = f"[{ipaddress.IPv6Address(host).compressed}]"
-        except ValueError:
-            raise ValidationError(_("“%(host)s” is not a valid IPv6 address.") % {"host": host})
-    else:
-        host, sep, port = raw.rpartition(":")
-        if not sep or not host:
-            raise ValidationError(_("Enter the upstream as host:port, e.g. 127.0.0.1:3000."))
-        host = host.lower()
-        try:
-            host = str(ipaddress.IPv4Address(host))
-        except ValueError:
-            labels = host.split(".")
-            if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
-                raise ValidationError(_("The upstream host must be a host name or an IP address."))
-    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValidationError(_("The upstream port must be a number from 1 to 65535."))
-    return f"{host}:{int(port)}"
 
 
 def _validate(domain: str, runtime: str, upstream: str | None) -> tuple[str, str, str | None]:
     errors: dict[str, Any] = {}
     try:
         domain = normalize_domain(domain)
+        ensure_not_panel_host(domain)  # admins too: the site would take the panel's address
     except ValidationError as exc:
         errors["domain"] = exc
     try:
@@ -92,6 +59,7 @@ def _validate_runtime(runtime: str, upstream: str | None) -> tuple[str, str | No
     if runtime == Runtime.PROXY:
         try:
             upstream = normalize_upstream(upstream)
+            check_upstream(upstream)  # resolves names; the worker checks again before nginx
         except ValidationError as exc:
             errors["upstream"] = exc
     else:

@@ -24,6 +24,13 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _v0_web_root(settings):
+    # V0's sites live under /var/www; the panel accepts a root_path only where it would put it.
+    settings.NUSANTARA_WEB_ROOT = Path("/var/www")
+
+
 EXAMPLE = Path("/work/shared/seed/v0-example.json")
 SEED = Path(__file__).resolve().parents[2] / "tests" / "ops" / "data" / "v0-example.json"
 ALL = (User, Site, SslCertificate, Job, AuditLog)
@@ -125,13 +132,67 @@ def test_good_file_imports_everything_keeping_ids_and_timestamps(tmp_path):
     assert Site.objects.get(domain="api.batik-nusantara.com").upstream == "127.0.0.1:3000"
 
 
-def test_root_paths_outside_the_web_root_are_kept_and_reported(tmp_path):
-    with override_settings(NUSANTARA_WEB_ROOT=Path("/srv/www")):
-        out = _import(_write(tmp_path, _example()), "--dry-run")
-    assert "3 site(s) keep a root_path outside NUSANTARA_WEB_ROOT (/srv/www)" in out
-    with override_settings(NUSANTARA_WEB_ROOT=Path("/var/www")):
-        out = _import(_write(tmp_path, _example()), "--dry-run")
-    assert "root_path" not in out
+@pytest.mark.parametrize(
+    ("root_path", "web_root"),
+    [
+        ("/etc", "/var/www"),  # a site whose "document root" is /etc: served to the world
+        ("/var/www/tokokopi.co.id", "/srv/www"),  # V0's web root is not the panel's
+        ("/var/www/other.example", "/var/www"),  # another site's directory
+        ("/var/www/../etc", "/var/www"),
+        ("var/www/tokokopi.co.id", "/var/www"),
+        ("/var/www/tokokopi.co.id/", "/srv/www"),
+    ],
+)
+def test_a_root_path_the_panel_would_not_derive_is_refused(tmp_path, settings, root_path, web_root):
+    settings.NUSANTARA_WEB_ROOT = Path(web_root)
+    data = _example()
+    data["sites"][0]["root_path"] = root_path
+    out = StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_v0", str(_write(tmp_path, data)), stdout=out, stderr=out)
+    assert f"sites[0] (id {data['sites'][0]['id']}): root_path {root_path!r} is not" in (
+        out.getvalue()
+    )
+    assert "NUSANTARA_WEB_ROOT" in out.getvalue()
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+def test_a_unicode_spelling_of_the_root_path_is_stored_as_the_panel_derives_it(tmp_path):
+    out = _import(_write(tmp_path, _with_unicode(_example())))
+    site = Site.objects.get(pk="a3c1e4f2-4444-4a2b-9c3d-000000000004")
+    assert site.root_path == "/var/www/xn--kopi-lwak-v9a.co.id"
+    assert "stored as /var/www/xn--kopi-lwak-v9a.co.id" in out
+
+
+@pytest.mark.parametrize(
+    ("upstream", "message"),
+    [
+        ("[fe80::1%eth0\n}\nserver {]:80", "only letters, digits"),
+        ("127.0.0.1:22", "Port 22"),
+        ("localhost:5432", "Port 5432"),
+        ("169.254.169.254:80", "Link-local"),
+        ("127.1:3000", "four decimal numbers"),
+        ("unix:/run/php/php-fpm.sock", "unix socket"),
+    ],
+)
+def test_a_proxy_upstream_is_held_to_the_panel_s_rules(tmp_path, upstream, message):
+    data = _example()
+    proxy = next(i for i, s in enumerate(data["sites"]) if s["runtime"] == "proxy")
+    data["sites"][proxy]["upstream"] = upstream
+    out = StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_v0", str(_write(tmp_path, data)), stdout=out, stderr=out)
+    assert f"sites[{proxy}]" in out.getvalue() and message in out.getvalue()
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+def test_a_site_on_the_panel_s_own_host_name_is_refused(tmp_path, settings):
+    settings.NUSANTARA_PANEL_HOSTS = ["TokoKopi.co.id."]
+    out = StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_v0", str(_write(tmp_path, _example())), stdout=out, stderr=out)
+    assert "control panel's own address" in out.getvalue()
+    assert _counts() == (0, 0, 0, 0, 0)
 
 
 def test_unfinished_v0_jobs_are_imported_as_they_were_and_announced(tmp_path):
@@ -349,7 +410,7 @@ def _full_round_trip_source(tmp_path) -> None:
     panel_user = UserFactory(username="panel.admin", role="admin")
     site = Site.objects.create(
         domain="xn--kopi-lwak-v9a.id",
-        root_path="/srv/www/xn--kopi-lwak-v9a.id",
+        root_path="/var/www/xn--kopi-lwak-v9a.id",
         runtime="proxy",
         upstream="127.0.0.1:8001",
         status="provisioning",

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
 from panel.audit.models import AuditLog
 from panel.jobs.models import Job
+from panel.jobs.services import job_create
 from panel.sites import nginx as ngx
 from panel.sites.models import Site, SiteStatus
 from panel.sites.services import site_create, site_delete, site_suspend, site_update
@@ -92,11 +97,27 @@ def test_runtime_change_goes_live_and_a_refused_one_keeps_the_site_serving(
     assert (site.runtime, site.upstream, site.status) == ("proxy", upstream, SiteStatus.ACTIVE)
     assert AuditLog.objects.filter(action="site.updated", target_id=str(site.pk)).exists()
 
-    # A name that resolves nowhere: the real `nginx -t` refuses the new vhost.
+    # A name that resolves nowhere is refused when the form is sent...
     gone = "upstream-gone.invalid:8080"
-    job = worker.wait_for_job(site_update(user=owner, site=site, runtime="proxy", upstream=gone))
+    with pytest.raises(ValidationError, match="does not resolve"):
+        site_update(user=owner, site=site, runtime="proxy", upstream=gone)
+    # ...and one that stops resolving after the form was sent (DNS changed) is refused by the
+    # worker before nginx sees it: the site keeps its working proxy.
+    with transaction.atomic():
+        changed = job_create(
+            type="site.update",
+            payload={
+                "domain": site.domain,
+                "runtime": "proxy",
+                "upstream": gone,
+                "previous": {"runtime": "proxy", "upstream": upstream, "status": "active"},
+            },
+            user=owner,
+            site_id=site.pk,
+        )
+    job = worker.wait_for_job(changed)
     assert job.status == "failed"
-    assert "host not found in upstream" in job.error_message
+    assert "does not resolve" in job.error_message and "upstream-gone.invalid" in job.error_message
     site.refresh_from_db()
     assert (site.runtime, site.upstream, site.status) == ("proxy", upstream, SiteStatus.ACTIVE)
     assert nginx.wait_for(site.domain).body == proxied

@@ -74,6 +74,8 @@ def test_unknown_runtime_is_refused(owner):
         "http://x:80",
         "a\n.b:80",  # a newline inside the host would end up inside the nginx directive
         "host\n:80",
+        "host:080",  # a leading zero: one spelling per port
+        "host:+80",
     ],
 )
 def test_bad_upstream_is_refused(owner, value):
@@ -86,7 +88,7 @@ def test_bad_upstream_is_refused(owner, value):
     ("value", "expected"),
     [
         ("127.0.0.1:3000", "127.0.0.1:3000"),
-        ("App.Internal:080", "app.internal:80"),
+        ("App.Internal:80", "app.internal:80"),
         ("[::1]:8080", "[::1]:8080"),
         ("localhost:1", "localhost:1"),
     ],
