@@ -29,6 +29,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
+from . import tls
 from .domains import normalize_domain
 from .models import Runtime, Site
 
@@ -175,6 +176,11 @@ def render_site(site: Site) -> str:
             "https_port_suffix": "" if https_port == "443" else f":{https_port}",
             "fullchain": _safe_path(fullchain, "certificate") if https else "",
             "privkey": _safe_path(privkey, "key") if https else "",
+            "ssl_ciphers": tls.SSL_CIPHERS,
+            "ssl_ecdh_curve": tls.SSL_ECDH_CURVE,
+            "ssl_session_zone": tls.SSL_SESSION_ZONE,
+            "ocsp_stapling": https and tls.has_ocsp_responder(fullchain),
+            "hsts": https and site.hsts,
         },
     )
 
