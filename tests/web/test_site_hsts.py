@@ -54,3 +54,11 @@ def test_outsider_gets_404_and_csrf_is_enforced(outsider_client, csrf_client, ow
     assert outsider_client.post(f"/sites/{site.pk}/hsts/", {"action": "off"}).status_code == 404
     csrf_client.force_login(owner)
     assert csrf_client.post(f"/sites/{site.pk}/hsts/", {"action": "off"}).status_code == 403
+
+
+@pytest.mark.parametrize("action", ["", "yes", "on;add_header X 1", "1"])
+def test_anything_but_on_or_off_is_refused(owner_client, site, make_cert, action):
+    make_cert(site=site)
+    data = {"action": action, "confirm": "on"}
+    assert owner_client.post(f"/sites/{site.pk}/hsts/", data).status_code == 400
+    assert not Job.objects.filter(type="site.hsts").exists()
