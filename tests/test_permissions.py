@@ -61,6 +61,9 @@ MATRIX = [
         {"action": "suspend"},
         dict(anonymous=LOGIN, user=404, other=404, admin=400),
     ),
+    ("get", "/sites/{site_id}/hsts/", None, dict(anonymous=LOGIN, user=405, other=405, admin=405)),
+    # Owner or admin; without an action the form comes back with an error (400): nothing changes.
+    ("post", "/sites/{site_id}/hsts/", {}, dict(anonymous=LOGIN, user=400, other=404, admin=400)),
     # Without a runtime the form comes back with an error: nothing changes.
     (
         "post",

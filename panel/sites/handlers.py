@@ -1,5 +1,5 @@
-"""Job handlers for sites: `site.provision`, `site.update`, `site.suspend`, `site.resume` and
-`site.delete`, run by the django-q2 worker.
+"""Job handlers for sites: `site.provision`, `site.update`, `site.hsts`, `site.suspend`,
+`site.resume` and `site.delete`, run by the django-q2 worker.
 
 Group commit: the worker that runs a site job takes the nginx writer lock and, while holding it,
 claims every other queued site job, so a burst of N sites costs one `nginx -t` and one reload
@@ -28,7 +28,14 @@ from .models import Site, SiteStatus
 
 logger = logging.getLogger(__name__)
 
-SITE_JOB_TYPES = ("site.provision", "site.update", "site.suspend", "site.resume", "site.delete")
+SITE_JOB_TYPES = (
+    "site.provision",
+    "site.update",
+    "site.hsts",
+    "site.suspend",
+    "site.resume",
+    "site.delete",
+)
 SUSPENSION = {"site.suspend": True, "site.resume": False}
 BATCH_LIMIT = 1000
 # How long one worker keeps taking new batches before it returns to the queue.
@@ -77,7 +84,8 @@ def _update_retried(job: Job) -> None:
 
 
 def _suspension_failed(job: Job, message: str) -> None:
-    """nginx kept the previous vhost, so the site is exactly as it was: only say so."""
+    """nginx kept the previous vhost, so the site is exactly as it was: only say so (also for
+    `site.hsts`: `site.hsts_failed`)."""
     _audit(job, f"{job.type}_failed", job.payload.get("domain"), error=message)
 
 
@@ -87,6 +95,8 @@ def _with_new_settings(job: Job, site: Site) -> Site:
     target = copy.copy(site)
     if job.type in SUSPENSION:
         target.suspended_at = job.created_at if SUSPENSION[job.type] else None
+    elif job.type == "site.hsts":
+        target.hsts = bool(job.payload.get("enabled"))
     else:
         target.runtime = job.payload.get("runtime", "")
         target.upstream = job.payload.get("upstream")
@@ -121,6 +131,12 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             plan.note = f"vhost rendered for {site.runtime} -> {target.runtime}" + (
                 f" ({target.upstream})" if target.upstream else ""
             )
+        elif job.type == "site.hsts":
+            if site is None:
+                raise JobFailed("The site no longer exists.")
+            plan.domain = site.domain
+            plan.content = nginx.render_site(_with_new_settings(job, site))
+            plan.note = "vhost rendered: HSTS " + ("on" if job.payload.get("enabled") else "off")
         elif job.type in SUSPENSION:
             if site is None:
                 raise JobFailed("The site no longer exists.")
@@ -154,6 +170,12 @@ def _finish(plan: _Plan) -> None:
                 runtime=runtime, upstream=upstream, status=SiteStatus.ACTIVE
             )
             _audit(job, "site.updated", plan.domain, runtime=runtime, upstream=upstream)
+        return
+    if job.type == "site.hsts":
+        enabled = bool(job.payload.get("enabled"))
+        with transaction.atomic():
+            Site.objects.filter(pk=job.site_id).update(hsts=enabled)
+            _audit(job, "site.hsts_changed", plan.domain, enabled=enabled)
         return
     if job.type in SUSPENSION:
         suspended_at = job.created_at if SUSPENSION[job.type] else None
@@ -260,6 +282,7 @@ register("site.provision", on_failure=_site_failed, on_retry=_back_to(SiteStatus
     _run_site_jobs
 )
 register("site.update", on_failure=_update_failed, on_retry=_update_retried)(_run_site_jobs)
+register("site.hsts", on_failure=_suspension_failed)(_run_site_jobs)
 register("site.suspend", on_failure=_suspension_failed)(_run_site_jobs)
 register("site.resume", on_failure=_suspension_failed)(_run_site_jobs)
 register("site.delete", on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))(

@@ -1,5 +1,5 @@
 """A hosted website: table `sites` of the seed (plus `upstream` for the proxy runtime and
-`suspended_at` for a site an administrator took offline)."""
+`suspended_at` for a site an administrator took offline, `hsts` for Strict-Transport-Security)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ class Site(models.Model):
     # Extra column (docs/schema.md): set while an administrator has suspended the site (its vhost
     # answers 503); NULL otherwise.
     suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    # Extra column (docs/schema.md): the owner switched on HSTS for the site's HTTPS vhost
+    # (Strict-Transport-Security, two years); off unless asked for, see docs/security-tls.md.
+    hsts = models.BooleanField(_("HSTS"), default=False, db_default=False)
     created_at = created_at()
     updated_at = updated_at()
 

@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
-from . import grammar, vhost_check
+from . import grammar, tls, vhost_check
 from .domains import ensure_not_panel_host, normalize_domain
 from .models import Runtime, Site
 from .upstreams import check_upstream
@@ -182,6 +182,11 @@ def vhost_context(site: Site) -> dict[str, object]:
         "https_port_suffix": "" if https_port == "443" else f":{https_port}",
         "fullchain": _safe_path(fullchain, "certificate") if https else "",
         "privkey": _safe_path(privkey, "key") if https else "",
+        "ssl_ciphers": tls.SSL_CIPHERS,
+        "ssl_ecdh_curve": tls.SSL_ECDH_CURVE,
+        "ssl_session_zone": tls.SSL_SESSION_ZONE,
+        "ocsp_stapling": bool(https and tls.has_ocsp_responder(fullchain)),
+        "hsts": bool(https and site.hsts),
     }
 
 

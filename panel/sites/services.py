@@ -1,6 +1,6 @@
-"""Site verbs: create, change runtime, suspend/resume and delete. Each writes the site, its job
-and the audit entry in one transaction; the job's task is enqueued only after commit
-(panel.jobs.services.job_create)."""
+"""Site verbs: create, change runtime, HSTS on/off, suspend/resume and delete. Each writes the
+site, its job and the audit entry in one transaction; the job's task is enqueued only after
+commit (panel.jobs.services.job_create)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ __all__ = [
     "normalize_upstream",
     "site_create",
     "site_delete",
+    "site_set_hsts",
     "site_suspend",
     "site_update",
 ]
@@ -234,6 +235,55 @@ def site_suspend(*, user: User, site: Site, suspend: bool, reason: str = "") -> 
             action=action,
             target=site,
             metadata={"domain": site.domain, "reason": reason, "job_id": str(job.pk)},
+        )
+    return job
+
+
+def site_set_hsts(*, user: User, site: Site, enabled: bool) -> Job:
+    """Owner or admin: switch HSTS (Strict-Transport-Security: max-age=63072000) on or off for
+    the site's HTTPS vhost, through a `site.hsts` job that re-renders the vhost; the row changes
+    once nginx has accepted it. Only meaningful with a certificate: without one the vhost has
+    no HTTPS server and the header is not sent. Raises ValidationError (not active, no change)
+    or JobBusy."""
+    if user.role != Role.ADMIN and site.created_by_id != user.pk:
+        raise PermissionDenied
+    enabled = bool(enabled)
+    with transaction.atomic():
+        site = Site.objects.select_for_update().get(pk=site.pk)
+        if site.status != SiteStatus.ACTIVE:
+            raise ValidationError(
+                {"__all__": _("HSTS can be changed once the site is active.")}, code="status"
+            )
+        if site.hsts == enabled:
+            message = (
+                _("HSTS is already on for this site.")
+                if enabled
+                else _("HSTS is already off for this site.")
+            )
+            raise ValidationError({"__all__": message}, code="unchanged")
+        if enabled and not site.certificates.filter(status="issued").exists():
+            raise ValidationError(
+                {
+                    "__all__": _(
+                        "HSTS needs HTTPS: get a certificate for the site first, then switch "
+                        "HSTS on."
+                    )
+                },
+                code="no_https",
+            )
+        ensure_site_idle(site.pk)
+        job = job_create(
+            type="site.hsts",
+            payload={"domain": site.domain, "enabled": enabled},
+            user=user,
+            site_id=site.pk,
+            exclusive=False,  # checked above, under the same row lock
+        )
+        audit_record(
+            actor=user,
+            action="site.hsts",
+            target=site,
+            metadata={"domain": site.domain, "enabled": enabled, "job_id": str(job.pk)},
         )
     return job
 

@@ -115,6 +115,25 @@ class SiteSuspendForm(PanelForm):
     )
 
 
+class SiteHstsForm(PanelForm):
+    """Owner or admin: switch HSTS on (after confirming what it means) or off."""
+
+    action = forms.ChoiceField(choices=[("on", "on"), ("off", "off")], widget=forms.HiddenInput)
+    confirm = forms.BooleanField(
+        label=_(
+            "I understand: once visitors have seen this header, their browsers refuse plain "
+            "HTTP for this domain for two years, even if HTTPS is removed later."
+        ),
+        required=False,
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("action") == "on" and not data.get("confirm"):
+            self.add_error("confirm", _("Confirm that you understand what HSTS does."))
+        return data
+
+
 class SiteDeleteForm(PanelForm):
     confirm_domain = forms.CharField(
         label=_("Domain"),

@@ -11,6 +11,7 @@ urlpatterns = [
     path("sites/<uuid:pk>/", sites.site_detail, name="site_detail"),
     path("sites/<uuid:pk>/settings/", sites.site_settings, name="site_settings"),
     path("sites/<uuid:pk>/suspension/", sites.site_suspension, name="site_suspension"),
+    path("sites/<uuid:pk>/hsts/", sites.site_hsts, name="site_hsts"),
     path("sites/<uuid:pk>/delete/", sites.site_delete, name="site_delete"),
     path("sites/<uuid:pk>/certificate/", sites.site_certificate, name="site_certificate"),
     path(

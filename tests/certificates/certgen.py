@@ -8,7 +8,7 @@ import datetime as dt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 
 def key_pem(key) -> str:
@@ -48,8 +48,10 @@ def make_leaf(
     key=None,
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
+    ocsp_url: str | None = None,
 ):
-    """Return (key, cert); signed by `ca` (key, cert) or self-signed."""
+    """Return (key, cert); signed by `ca` (key, cert) or self-signed; with `ocsp_url`, an
+    Authority Information Access extension naming that OCSP responder."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
@@ -65,6 +67,17 @@ def make_leaf(
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
         )
-        .sign(issuer_key, hashes.SHA256())
     )
+    if ocsp_url:
+        cert = cert.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    cert = cert.sign(issuer_key, hashes.SHA256())
     return key, cert

@@ -1,5 +1,5 @@
-"""Sites: list, create, detail (with live status), settings, delete, certificate request and
-upload."""
+"""Sites: list, create, detail (with live status), settings, HSTS, delete, certificate request
+and upload."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from ..forms import (
     SiteCreateForm,
     SiteDeleteForm,
     SiteFilterForm,
+    SiteHstsForm,
     SiteSettingsForm,
     SiteSuspendForm,
     add_service_errors,
@@ -164,6 +165,7 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     context["delete_form"] = forms.get("delete_form") or SiteDeleteForm(site=site)
     context["settings_form"] = forms.get("settings_form") or SiteSettingsForm(site=site)
     context["suspend_form"] = forms.get("suspend_form") or SiteSuspendForm()
+    context["hsts_form"] = forms.get("hsts_form") or SiteHstsForm()
     context["suspension"] = _suspension(site)
     if request.user.is_admin:
         from panel.sites.nginx import read_vhosts
@@ -229,6 +231,28 @@ def site_suspension(request: HttpRequest, pk: Any) -> HttpResponse:
             messages.success(request, text % {"domain": site.display_domain})
             return redirect("job_detail", pk=job.pk)
     context = _detail_context(request, site, suspend_form=form)
+    return render(request, "web/site_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def site_hsts(request: HttpRequest, pk: Any) -> HttpResponse:
+    site = get_site_for(request.user, pk)
+    form = SiteHstsForm(request.POST)
+    if form.is_valid():
+        from panel.sites.services import site_set_hsts
+
+        enabled = form.cleaned_data["action"] == "on"
+        job = _on_form(form, lambda: site_set_hsts(user=request.user, site=site, enabled=enabled))
+        if job is not None:
+            text = (
+                _("Switching HSTS on for %(domain)s.")
+                if enabled
+                else _("Switching HSTS off for %(domain)s.")
+            )
+            messages.success(request, text % {"domain": site.display_domain})
+            return redirect("job_detail", pk=job.pk)
+    context = _detail_context(request, site, hsts_form=form)
     return render(request, "web/site_detail.html", context, status=400)
 
 
