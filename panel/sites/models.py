@@ -47,6 +47,10 @@ class Site(models.Model):
     # Extra column (docs/schema.md): the owner switched on HSTS for the site's HTTPS vhost
     # (Strict-Transport-Security, two years); off unless asked for, see docs/security-tls.md.
     hsts = models.BooleanField(_("HSTS"), default=False, db_default=False)
+    # Extra column (docs/schema.md): the site's own Linux user ("np" + 10 hex digits of the id),
+    # which owns its files and runs its PHP. NULL only for sites created before tenancy, until
+    # their `site.migrate_home` job has run (`manage.py tenancy_migrate`).
+    system_user = models.TextField(_("system user"), null=True, blank=True, unique=True)
     created_at = created_at()
     updated_at = updated_at()
 

@@ -163,6 +163,9 @@ def vhost_context(site: Site) -> dict[str, object]:
     https_listen = _listen(settings.NUSANTARA_HTTPS_LISTEN, "NUSANTARA_HTTPS_LISTEN")
     https_port = https_listen.rsplit(":", 1)[-1]
     params = fastcgi_params()
+    from panel.tenancy import homes
+
+    logs = homes.logs_dir(site)
     return {
         "site_id": _uuid(site.pk),
         "domain": site.domain,
@@ -170,7 +173,8 @@ def vhost_context(site: Site) -> dict[str, object]:
         "suspended": site.suspended_at is not None,
         "root": _safe_path(site.root_path, "document root"),
         "upstream": upstream,
-        "php_socket": _safe_path(settings.NUSANTARA_PHP_FPM_SOCKET, "php-fpm socket"),
+        "php_socket": _safe_path(homes.php_socket(site), "php-fpm socket"),
+        "logs_dir": _safe_path(logs, "logs") if logs else "",
         "fastcgi_params": _safe_path(params, "fastcgi_params")
         if params.startswith("/")
         else _relative_file(params),
