@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "panel.jobs",
     "panel.web",
     "panel.ops",
+    "panel.tenancy",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,18 @@ NUSANTARA_DB_PATH = env.str("NUSANTARA_DB_PATH", default=str(DATA_DIR / "v0.json
 
 if NUSANTARA_ACME_KEY_TYPE not in ("ecdsa", "rsa"):
     raise ImproperlyConfigured("NUSANTARA_ACME_KEY_TYPE must be 'ecdsa' or 'rsa'.")
+
+# --- Nusantara: SFTP (docs/operations.md "SFTP"; deploy/sshd/nusantara-sftp.conf) ---
+NUSANTARA_SFTP_GROUP = env.str("NUSANTARA_SFTP_GROUP", default="nusantara-sftp")
+NUSANTARA_SSH_KEYS_DIR = env.str("NUSANTARA_SSH_KEYS_DIR", default="/etc/nusantara/ssh-keys")
+# What the site page tells customers to connect to: empty = the host name the panel was
+# reached at.
+NUSANTARA_SFTP_HOST = env.str("NUSANTARA_SFTP_HOST", default="")
+NUSANTARA_SFTP_PORT = env.int("NUSANTARA_SFTP_PORT", default=22)
+NUSANTARA_SFTP_MAX_KEYS = env.int("NUSANTARA_SFTP_MAX_KEYS", default=20)
+NUSANTARA_SFTP_PASSWORD_MIN_LENGTH = env.int("NUSANTARA_SFTP_PASSWORD_MIN_LENGTH", default=12)
+if not 1 <= NUSANTARA_SFTP_PORT <= 65535:
+    raise ImproperlyConfigured("NUSANTARA_SFTP_PORT must be a port number (1-65535).")
 
 # --- django-q2 ---
 REDIS_URL = env.str("REDIS_URL", default="")
