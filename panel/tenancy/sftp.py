@@ -54,7 +54,7 @@ def _key_message(exc: sshkeys.KeyRefused) -> str:
     p = exc.params
     messages = {
         "empty": _("Paste a public key."),
-        "too_long": _("The key is longer than %(limit)d bytes.") % p,
+        "too_long": _("The key is longer than %(limit)d bytes."),
         "multiple_lines": _("Paste exactly one key, on one line."),
         "bad_characters": _(
             "The key contains a control or non-ASCII character; paste it exactly as in your "
@@ -69,17 +69,17 @@ def _key_message(exc: sshkeys.KeyRefused) -> str:
         "unsupported_type": _(
             "Unsupported key type %(type)s: use ssh-ed25519, ecdsa-sha2-nistp256/384/521, "
             "ssh-rsa (2048 bits or more) or sk-ssh-ed25519@openssh.com."
-        )
-        % p,
+        ),
         "malformed": _("The key data is damaged or incomplete: copy the whole line again."),
-        "type_mismatch": _("The key data does not match its type %(type)s.") % p,
-        "rsa_size": _("This RSA key has %(bits)d bits: RSA keys must have 2048 to 16384 bits.") % p,
+        "type_mismatch": _("The key data does not match its type %(type)s."),
+        "rsa_size": _("This RSA key has %(bits)d bits: RSA keys must have 2048 to 16384 bits."),
         "comment": _(
             "The key's comment may have at most 100 characters: letters, digits, spaces and "
             ". _ @ + = : , / ( ) -"
         ),
     }
-    return messages.get(exc.code, _("This key is not accepted."))
+    message = messages.get(exc.code, _("This key is not accepted."))
+    return message % p if p else message
 
 
 def _check_user(user: User, site: Site) -> None:
