@@ -262,12 +262,40 @@ NUSANTARA_MAX_SITES_PER_USER = env.int("NUSANTARA_MAX_SITES_PER_USER", default=1
 NUSANTARA_JOB_TIMEOUT = env.int("NUSANTARA_JOB_TIMEOUT", default=300)
 NUSANTARA_DB_PATH = env.str("NUSANTARA_DB_PATH", default=str(DATA_DIR / "v0.json"))
 
+# --- Nusantara: tenancy (each site its own system user and php-fpm pool; docs/operations.md) ---
+# auto: on when the worker runs as root or reaches the root helper through sudo; off: every site
+# runs as the panel's own user (development only).
+NUSANTARA_ISOLATION = env.str("NUSANTARA_ISOLATION", default="auto")
+if NUSANTARA_ISOLATION not in ("auto", "on", "off"):
+    raise ImproperlyConfigured("NUSANTARA_ISOLATION must be auto, on or off.")
+NUSANTARA_HELPER_CMD = env.str("NUSANTARA_HELPER_CMD", default="")
+NUSANTARA_NGINX_GROUP = env.str("NUSANTARA_NGINX_GROUP", default="www-data")
+NUSANTARA_SFTP_GROUP = env.str("NUSANTARA_SFTP_GROUP", default="nusantara-sftp")
+NUSANTARA_SSH_KEYS_DIR = env.str("NUSANTARA_SSH_KEYS_DIR", default="/etc/nusantara/ssh-keys")
+NUSANTARA_PHP_FPM_POOL_DIR = env.str(
+    "NUSANTARA_PHP_FPM_POOL_DIR", default="/etc/php/8.2/fpm/pool.d"
+)
+NUSANTARA_PHP_FPM_SOCKET_DIR = env.str("NUSANTARA_PHP_FPM_SOCKET_DIR", default="/run/php")
+NUSANTARA_PHP_FPM_TEST_CMD = env.str("NUSANTARA_PHP_FPM_TEST_CMD", default="php-fpm8.2 -t")
+NUSANTARA_PHP_FPM_RELOAD_CMD = env.str(
+    "NUSANTARA_PHP_FPM_RELOAD_CMD", default="systemctl reload php8.2-fpm"
+)
+NUSANTARA_PHP_MAX_CHILDREN = env.int("NUSANTARA_PHP_MAX_CHILDREN", default=5)
+NUSANTARA_PHP_MEMORY_LIMIT = env.str("NUSANTARA_PHP_MEMORY_LIMIT", default="256M")
+NUSANTARA_PHP_MAX_EXECUTION_TIME = env.int("NUSANTARA_PHP_MAX_EXECUTION_TIME", default=60)
+# The proof before `active`: a request through nginx to this address (default: derived from
+# NUSANTARA_HTTP_LISTEN, on 127.0.0.1); `off` where the panel cannot reach its own nginx.
+NUSANTARA_PROBE = env.str("NUSANTARA_PROBE", default="on")
+if NUSANTARA_PROBE not in ("on", "off"):
+    raise ImproperlyConfigured("NUSANTARA_PROBE must be on or off.")
+NUSANTARA_PROBE_ADDRESS = env.str("NUSANTARA_PROBE_ADDRESS", default="")
+NUSANTARA_PROBE_TIMEOUT = env.float("NUSANTARA_PROBE_TIMEOUT", default=15.0)
+
 if NUSANTARA_ACME_KEY_TYPE not in ("ecdsa", "rsa"):
     raise ImproperlyConfigured("NUSANTARA_ACME_KEY_TYPE must be 'ecdsa' or 'rsa'.")
 
 # --- Nusantara: SFTP (docs/operations.md "SFTP"; deploy/sshd/nusantara-sftp.conf) ---
-NUSANTARA_SFTP_GROUP = env.str("NUSANTARA_SFTP_GROUP", default="nusantara-sftp")
-NUSANTARA_SSH_KEYS_DIR = env.str("NUSANTARA_SSH_KEYS_DIR", default="/etc/nusantara/ssh-keys")
+# NUSANTARA_SFTP_GROUP and NUSANTARA_SSH_KEYS_DIR: in the tenancy block above.
 # What the site page tells customers to connect to: empty = the host name the panel was
 # reached at.
 NUSANTARA_SFTP_HOST = env.str("NUSANTARA_SFTP_HOST", default="")

@@ -1,19 +1,27 @@
-"""Fixtures for the tenancy tests: the SFTP tests run their sites' homes under the private
-sshd's /srv/np-test-* web root (a chroot cannot live under /tmp)."""
-
-from __future__ import annotations
+"""Fixtures for the sites/jobs tests."""
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
 def _fast_hasher(settings):
+    # The users here never log in with a password; PBKDF2 costs about a second per user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
+def _nginx_settings(request, settings):
+    # Another area's session fixture may have pointed the data dir elsewhere meanwhile: tests
+    # that use the suite's nginx get exactly its settings back (restored after the test).
+    if "nginx" in request.fixturenames:
+        for name, value in request.getfixturevalue("nginx").settings.items():
+            setattr(settings, name, value)
+
+
+@pytest.fixture(autouse=True)
 def _sftp_settings(request, settings):
-    # Before the worker fixture reads the settings into its environment.
+    # The SFTP tests put the sites' homes under the private sshd's /srv/np-test-* web root (a
+    # chroot cannot live under /tmp): after the nginx settings, before the worker reads them.
     if "sshd" in request.fixturenames:
         if "nginx" in request.fixturenames:
             for name, value in request.getfixturevalue("nginx").settings.items():
