@@ -342,6 +342,18 @@ NUSANTARA_PANEL_PORTS = _ports("NUSANTARA_PANEL_PORTS", [8000])  # what gunicorn
 # Host names no site may take (ALLOWED_HOSTS always counts too; `.example.com` = and subdomains).
 NUSANTARA_PANEL_HOSTS = env.list("NUSANTARA_PANEL_HOSTS", default=list(ALLOWED_HOSTS))
 
+
+# --- Nusantara: SFTP (docs/operations.md "SFTP"; deploy/sshd/nusantara-sftp.conf) ---
+# NUSANTARA_SFTP_GROUP and NUSANTARA_SSH_KEYS_DIR: in the tenancy block above.
+# What the site page tells customers to connect to: empty = the host name the panel was
+# reached at.
+NUSANTARA_SFTP_HOST = env.str("NUSANTARA_SFTP_HOST", default="")
+NUSANTARA_SFTP_PORT = env.int("NUSANTARA_SFTP_PORT", default=22)
+NUSANTARA_SFTP_MAX_KEYS = env.int("NUSANTARA_SFTP_MAX_KEYS", default=20)
+NUSANTARA_SFTP_PASSWORD_MIN_LENGTH = env.int("NUSANTARA_SFTP_PASSWORD_MIN_LENGTH", default=12)
+if not 1 <= NUSANTARA_SFTP_PORT <= 65535:
+    raise ImproperlyConfigured("NUSANTARA_SFTP_PORT must be a port number (1-65535).")
+
 # --- django-q2 ---
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER: dict = {

@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.services.phpfpm",
     "tests.services.worker",
     "tests.services.pebble",
+    "tests.services.sshd",
     "tests.locale_build",
 ]
 

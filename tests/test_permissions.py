@@ -85,6 +85,17 @@ MATRIX = [
         {},
         dict(anonymous=LOGIN, user=302, other=404, admin=302),
     ),
+    # SFTP: GET goes to the site page's SFTP card; an empty POST changes nothing (back to it).
+    ("get", "/sites/{site_id}/sftp/", None, dict(anonymous=LOGIN, user=302, other=404, admin=302)),
+    ("post", "/sites/{site_id}/sftp/", {}, dict(anonymous=LOGIN, user=302, other=404, admin=302)),
+    ("put", "/sites/{site_id}/sftp/", {}, dict(anonymous=LOGIN, user=405, other=405, admin=405)),
+    # A key that is not the site's (or not a key id at all) is a 404.
+    (
+        "post",
+        "/sites/{site_id}/sftp/",
+        {"remove_key": "00000000-0000-0000-0000-000000000000"},
+        dict(anonymous=LOGIN, user=404, other=404, admin=404),
+    ),
     ("get", "/certificates/", None, dict(anonymous=LOGIN, user=200, other=200, admin=200)),
     ("get", "/jobs/", None, dict(anonymous=LOGIN, user=200, other=200, admin=200)),
     ("get", "/jobs/{job_id}/", None, dict(anonymous=LOGIN, user=200, other=404, admin=200)),

@@ -646,6 +646,94 @@ def fpm_reload(cfg: dict[str, Any]) -> str:
     return "php-fpm reloaded"
 
 
+# --- verbs: SFTP ------------------------------------------------------------------------------
+
+
+def _sftp_user(cfg: dict[str, Any], user: str) -> pwd.struct_passwd | None:
+    """The site user if it exists and the panel made it (GECOS marker, home in the web root,
+    member of the SFTP group); None if it does not exist; a refusal for anyone else."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    try:
+        members = grp.getgrnam(cfg["sftp_group"]).gr_mem
+    except KeyError:
+        raise HelperError(f"the group {cfg['sftp_group']} does not exist")
+    if (
+        entry.pw_uid == 0
+        or not entry.pw_gecos.startswith(GECOS_PREFIX)
+        or Path(entry.pw_dir).parent != Path(cfg["web_root"])
+        or user not in members
+    ):
+        raise HelperError(f"refused: the system user {user} was not created by the panel")
+    return entry
+
+
+def _keys_dir(cfg: dict[str, Any]) -> Path:
+    """The keys dir, created root:root 0755 (sshd refuses a key file whose path anyone but root
+    could change); its parents must already be root's."""
+    path = Path(cfg["keys_dir"])
+    if os.path.realpath(path) != str(path):
+        raise HelperError(f"refused: the keys dir {path} goes through a symbolic link")
+    path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    for part in (path, *path.parents):
+        st = os.stat(part, follow_symlinks=False)
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            raise HelperError(f"refused: {part} must belong to root and be writable only by root")
+    # sshd reads a key file as the user logging in: the dir must be traversable by all.
+    os.chmod(path, 0o755)  # noqa: S103
+    return path
+
+
+def keys_write(cfg: dict[str, Any], user: str, stdin: str) -> str:
+    """Write <keys dir>/<user> (root:root 0644, atomically) with the keys on stdin, each parsed
+    again; no key removes the file. The user may already be gone when the input is empty."""
+    from panel.tenancy import sshkeys
+
+    try:
+        keys = sshkeys.authorized_keys(stdin)
+    except sshkeys.KeyRefused as exc:
+        raise HelperError(f"refused: a key for {user} is not acceptable: {exc}")
+    if _sftp_user(cfg, user) is None and keys:
+        raise HelperError(f"the system user {user} does not exist")
+    with _dirfd(_keys_dir(cfg)) as fd:
+        if not keys:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(user, dir_fd=fd)
+            return f"no key for {user}: file removed"
+        _write_file(fd, user, "".join(f"{k.line}\n" for k in keys), 0, 0, 0o644)
+    return f"{len(keys)} key(s) written for {user}"
+
+
+MAX_PASSWORD = 128
+
+
+def password_set(cfg: dict[str, Any], user: str, stdin: str) -> str:
+    """chpasswd for a panel-made site user; the password comes on stdin, never as an arg."""
+    if _sftp_user(cfg, user) is None:
+        raise HelperError(f"the system user {user} does not exist")
+    password = stdin[:-1] if stdin.endswith("\n") else stdin
+    if not password or len(password) > MAX_PASSWORD:
+        raise HelperError(f"refused: the password must have 1 to {MAX_PASSWORD} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in password):
+        raise HelperError("refused: the password contains a line break or control character")
+    ok, out = _run(["chpasswd"], stdin=f"{user}:{password}\n")
+    if not ok:
+        raise HelperError(f"chpasswd failed: {out}")
+    return f"password set for {user}"
+
+
+def password_clear(cfg: dict[str, Any], user: str) -> str:
+    """No password login any more: the hash becomes "!" (keys still work with UsePAM)."""
+    if _sftp_user(cfg, user) is None:
+        return f"{user} does not exist: nothing to clear"
+    ok, out = _run(["usermod", "-p", "!", user])
+    if not ok:
+        raise HelperError(f"usermod failed: {out}")
+    return f"password removed for {user}"
+
+
 # --- the closed list --------------------------------------------------------------------------
 
 
@@ -671,8 +759,10 @@ VERBS: dict[str, Verb] = {
     "pool-apply": Verb(pool_apply, (), stdin=True),
     "fpm-test": Verb(fpm_test, ()),
     "fpm-reload": Verb(fpm_reload, ()),
-    # Next: "keys-write" (user; stdin), "password-set" (user; stdin), "password-clear" (user),
-    # "unpack" (user, domain, upload).
+    "keys-write": Verb(keys_write, ("user",), stdin=True),
+    "password-set": Verb(password_set, ("user",), stdin=True),
+    "password-clear": Verb(password_clear, ("user",)),
+    # Next: "unpack" (user, domain, upload).
 }
 
 MAX_STDIN = 1_000_000

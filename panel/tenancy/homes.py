@@ -81,6 +81,7 @@ def remove(domain: str, system_user: str | None) -> None:
     """Remove the site's home (files and logs) and its system user."""
     if rootcmd.isolation_enabled() and system_user:
         rootcmd.run("home-remove", system_user, domain)
+        rootcmd.run("keys-write", system_user, stdin="")  # no key: its SFTP key file goes
         rootcmd.run("user-delete", system_user, domain)
         return
     home = home_path(domain)

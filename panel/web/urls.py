@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import dashboard, jobs, sites
+from .views import dashboard, jobs, sftp, sites
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -19,6 +19,7 @@ urlpatterns = [
         sites.site_certificate_upload,
         name="site_certificate_upload",
     ),
+    path("sites/<uuid:pk>/sftp/", sftp.site_sftp, name="site_sftp"),
     path("certificates/", jobs.certificate_list, name="certificate_list"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<uuid:pk>/", jobs.job_detail, name="job_detail"),

@@ -16,3 +16,15 @@ def _nginx_settings(request, settings):
     if "nginx" in request.fixturenames:
         for name, value in request.getfixturevalue("nginx").settings.items():
             setattr(settings, name, value)
+
+
+@pytest.fixture(autouse=True)
+def _sftp_settings(request, settings):
+    # The SFTP tests put the sites' homes under the private sshd's /srv/np-test-* web root (a
+    # chroot cannot live under /tmp): after the nginx settings, before the worker reads them.
+    if "sshd" in request.fixturenames:
+        if "nginx" in request.fixturenames:
+            for name, value in request.getfixturevalue("nginx").settings.items():
+                setattr(settings, name, value)
+        for name, value in request.getfixturevalue("sshd").settings.items():
+            setattr(settings, name, value)

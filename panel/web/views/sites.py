@@ -172,6 +172,9 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
 
         context["vhost"], context["vhost_rejected"] = read_vhosts(site.domain)
     context["can_change_settings"] = site.status in (SiteStatus.ACTIVE, SiteStatus.FAILED)
+    from .sftp import sftp_context  # the SFTP card (panel/web/views/sftp.py)
+
+    context.update(sftp_context(request, site))
     return context
 
 

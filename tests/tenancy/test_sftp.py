@@ -1,0 +1,160 @@
+"""SFTP end to end: keys and passwords set on the panel, applied by the real worker through
+the root helper, used by paramiko against a real sshd running the shipped Match block, and the
+uploaded file served by the real nginx."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import time
+
+import paramiko
+import pytest
+
+from panel.sites import nginx as ngx
+from panel.sites.models import Site, SiteStatus
+from panel.tenancy.helper import GECOS_PREFIX
+from panel.tenancy.sftp import sftp_key_add, sftp_key_remove, sftp_password_set
+from tests.factories import SiteFactory
+
+from .keygen import ed25519_pair
+
+PASSWORD = "kopi-tubruk-Jakarta-2025"
+
+
+def _make_home(site: Site, group: str) -> None:
+    """The site's user and home as the tenancy layout has them (root:root 0755 home, public/
+    owned by the site user and nginx's group, 0750)."""
+    home = os.path.dirname(site.root_path)
+    os.mkdir(home, 0o755)
+    subprocess.run(
+        ["useradd", "-M", "-d", home, "-s", "/usr/sbin/nologin", "-G", group,
+         "-c", GECOS_PREFIX + site.domain, site.system_user],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for name, mode in (("public", 0o750), ("logs", 0o750), ("tmp", 0o700)):
+        os.mkdir(os.path.join(home, name), mode)
+        shutil.chown(os.path.join(home, name), site.system_user, "nogroup")
+
+
+@pytest.fixture
+def make_site(owner, sshd, nginx):
+    made: list[Site] = []
+
+    def make(domain: str) -> Site:
+        site = SiteFactory(domain=domain, created_by=owner, status=SiteStatus.ACTIVE)
+        site.system_user = "np" + site.pk.hex[:10]
+        site.root_path = str(sshd.web_root / domain / "public")
+        site.save()
+        _make_home(site, sshd.group)
+        result = ngx.apply({domain: ngx.render_site(site)})
+        assert not result.rejected, result.rejected
+        made.append(site)
+        return site
+
+    yield make
+    for site in made:
+        subprocess.run(["userdel", "-f", site.system_user], capture_output=True)
+        ngx.apply({site.domain: None})
+        shutil.rmtree(os.path.dirname(site.root_path), ignore_errors=True)
+        (sshd.keys_dir / site.system_user).unlink(missing_ok=True)
+
+
+def _connect(sshd, user: str, *, pkey=None, password=None) -> paramiko.SFTPClient:
+    transport = paramiko.Transport(("127.0.0.1", sshd.port))
+    transport.connect(username=user, pkey=pkey, password=password)
+    return paramiko.SFTPClient.from_transport(transport)
+
+
+def _refused(sshd, user: str, **auth) -> bool:
+    try:
+        _connect(sshd, user, **auth).close()
+    except paramiko.AuthenticationException:
+        return True
+    return False
+
+
+def _done(worker, job) -> None:
+    job = worker.wait_for_job(job)
+    assert job.status == "success", (job.error_message, job.log[-3:])
+
+
+def _keys_job(site):
+    from panel.jobs.models import Job
+
+    return Job.objects.filter(site_id=site.pk, type="sftp.keys").order_by("-created_at").first()
+
+
+def test_a_key_uploads_into_public_and_nginx_serves_it(sshd, nginx, worker, owner, make_site):
+    site = make_site("sftp-upload.example")
+    pkey, line = ed25519_pair()
+    sftp_key_add(user=owner, site=site, public_key=line)
+    _done(worker, _keys_job(site))
+    keys_file = sshd.keys_dir / site.system_user
+    st = keys_file.stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o644)
+    sftp = _connect(sshd, site.system_user, pkey=pkey)
+    try:
+        assert sftp.normalize(".") == "/public"
+        sftp.putfo(io.BytesIO(b"<h1>uploaded over sftp</h1>"), "index.html")
+        # The jail: its root holds the site's own three dirs, and .. stays inside it.
+        assert sorted(sftp.listdir("/")) == ["logs", "public", "tmp"]
+        assert sorted(sftp.listdir("/../..")) == ["logs", "public", "tmp"]
+        with pytest.raises(IOError):
+            sftp.listdir(str(sshd.web_root))
+    finally:
+        sftp.close()
+    assert "uploaded over sftp" in nginx.wait_for(site.domain, text="uploaded over sftp").body
+    assert "Changed root directory" in sshd.log_tail()
+
+
+def test_a_removed_key_no_longer_logs_in(sshd, nginx, worker, owner, make_site):
+    site = make_site("sftp-remove.example")
+    pkey, line = ed25519_pair()
+    key = sftp_key_add(user=owner, site=site, public_key=line)
+    _done(worker, _keys_job(site))
+    _connect(sshd, site.system_user, pkey=pkey).close()
+    _done(worker, sftp_key_remove(user=owner, site=site, key=key))
+    assert not (sshd.keys_dir / site.system_user).exists()  # the last key: no file at all
+    assert _refused(sshd, site.system_user, pkey=pkey)
+
+
+def test_a_key_of_site_a_does_not_open_site_b(sshd, nginx, worker, owner, make_site):
+    site_a, site_b = make_site("sftp-a.example"), make_site("sftp-b.example")
+    pkey_a, line_a = ed25519_pair()
+    _pkey_b, line_b = ed25519_pair()
+    sftp_key_add(user=owner, site=site_a, public_key=line_a)
+    _done(worker, _keys_job(site_a))
+    sftp_key_add(user=owner, site=site_b, public_key=line_b)
+    _done(worker, _keys_job(site_b))
+    _connect(sshd, site_a.system_user, pkey=pkey_a).close()
+    assert _refused(sshd, site_b.system_user, pkey=pkey_a)
+
+
+def test_a_password_logs_in_when_set_and_not_after_it_is_removed(
+    sshd, nginx, worker, owner, make_site
+):
+    from panel.audit.models import AuditLog
+
+    site = make_site("sftp-password.example")
+    assert _refused(sshd, site.system_user, password=PASSWORD)
+    job = sftp_password_set(user=owner, site=site, password=PASSWORD)
+    assert PASSWORD not in str(job.payload)  # encrypted while it waits
+    job = worker.wait_for_job(job)
+    assert job.status == "success", job.error_message
+    assert "secret" not in job.payload  # and gone once applied
+    assert PASSWORD not in str(job.log)
+    sftp = _connect(sshd, site.system_user, password=PASSWORD)
+    assert sftp.normalize(".") == "/public"
+    sftp.close()
+    _done(worker, sftp_password_set(user=owner, site=site, password=""))
+    time.sleep(0.1)
+    assert _refused(sshd, site.system_user, password=PASSWORD)
+    entries = AuditLog.objects.filter(target_id=str(site.pk), action__startswith="sftp.password")
+    assert [e.action for e in entries.order_by("created_at")] == [
+        "sftp.password_set",
+        "sftp.password_clear",
+    ]
+    assert PASSWORD not in str([e.metadata for e in entries])
