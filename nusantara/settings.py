@@ -261,6 +261,30 @@ NUSANTARA_MAX_SITES_PER_USER = env.int("NUSANTARA_MAX_SITES_PER_USER", default=1
 NUSANTARA_JOB_TIMEOUT = env.int("NUSANTARA_JOB_TIMEOUT", default=300)
 NUSANTARA_DB_PATH = env.str("NUSANTARA_DB_PATH", default=str(DATA_DIR / "v0.json"))
 
+def _size(name: str, default: str) -> int:
+    """A size setting such as 64m, 512k, 1g or a plain byte count, in bytes."""
+    value = env.str(name, default=default).strip().lower()
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    number, unit = (value[:-1], units[value[-1]]) if value[-1:] in units else (value, 1)
+    if not number.isascii() or not number.isdigit() or int(number) == 0:
+        raise ImproperlyConfigured(f"{name} must be a size such as 64m, 512k or 1g.")
+    return int(number) * unit
+
+
+# --- Nusantara: browser uploads into a site's public/ (docs/operations.md "Uploads") ---
+NUSANTARA_UPLOAD_MAX_SIZE = _size("NUSANTARA_UPLOAD_MAX_SIZE", "64m")
+NUSANTARA_UPLOAD_MAX_ENTRIES = env.int("NUSANTARA_UPLOAD_MAX_ENTRIES", default=10_000)
+NUSANTARA_UPLOAD_MAX_UNPACKED = _size(
+    "NUSANTARA_UPLOAD_MAX_UNPACKED", str(10 * NUSANTARA_UPLOAD_MAX_SIZE)
+)
+# Uploaded files above 2.5 MB stream to a temporary file instead of memory (Django's default,
+# stated here because uploads depend on it); form fields without files stay small.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_PERMISSIONS = 0o600
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The most lines one page of /sites/<id>/logs/ shows.
+NUSANTARA_LOG_PAGE_LINES = env.int("NUSANTARA_LOG_PAGE_LINES", default=100)
+
 if NUSANTARA_ACME_KEY_TYPE not in ("ecdsa", "rsa"):
     raise ImproperlyConfigured("NUSANTARA_ACME_KEY_TYPE must be 'ecdsa' or 'rsa'.")
 
