@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "panel.jobs",
     "panel.web",
     "panel.ops",
+    "panel.tenancy",
 ]
 
 MIDDLEWARE = [
@@ -261,6 +262,36 @@ NUSANTARA_MAX_SITES_PER_USER = env.int("NUSANTARA_MAX_SITES_PER_USER", default=1
 NUSANTARA_JOB_TIMEOUT = env.int("NUSANTARA_JOB_TIMEOUT", default=300)
 NUSANTARA_DB_PATH = env.str("NUSANTARA_DB_PATH", default=str(DATA_DIR / "v0.json"))
 
+# --- Nusantara: tenancy (each site its own system user and php-fpm pool; docs/operations.md) ---
+# auto: on when the worker runs as root or reaches the root helper through sudo; off: every site
+# runs as the panel's own user (development only).
+NUSANTARA_ISOLATION = env.str("NUSANTARA_ISOLATION", default="auto")
+if NUSANTARA_ISOLATION not in ("auto", "on", "off"):
+    raise ImproperlyConfigured("NUSANTARA_ISOLATION must be auto, on or off.")
+NUSANTARA_HELPER_CMD = env.str("NUSANTARA_HELPER_CMD", default="")
+NUSANTARA_NGINX_GROUP = env.str("NUSANTARA_NGINX_GROUP", default="www-data")
+NUSANTARA_SFTP_GROUP = env.str("NUSANTARA_SFTP_GROUP", default="nusantara-sftp")
+NUSANTARA_SSH_KEYS_DIR = env.str("NUSANTARA_SSH_KEYS_DIR", default="/etc/nusantara/ssh-keys")
+NUSANTARA_PHP_FPM_POOL_DIR = env.str(
+    "NUSANTARA_PHP_FPM_POOL_DIR", default="/etc/php/8.2/fpm/pool.d"
+)
+NUSANTARA_PHP_FPM_SOCKET_DIR = env.str("NUSANTARA_PHP_FPM_SOCKET_DIR", default="/run/php")
+NUSANTARA_PHP_FPM_TEST_CMD = env.str("NUSANTARA_PHP_FPM_TEST_CMD", default="php-fpm8.2 -t")
+NUSANTARA_PHP_FPM_RELOAD_CMD = env.str(
+    "NUSANTARA_PHP_FPM_RELOAD_CMD", default="systemctl reload php8.2-fpm"
+)
+NUSANTARA_PHP_MAX_CHILDREN = env.int("NUSANTARA_PHP_MAX_CHILDREN", default=5)
+NUSANTARA_PHP_MEMORY_LIMIT = env.str("NUSANTARA_PHP_MEMORY_LIMIT", default="256M")
+NUSANTARA_PHP_MAX_EXECUTION_TIME = env.int("NUSANTARA_PHP_MAX_EXECUTION_TIME", default=60)
+# The proof before `active`: a request through nginx to this address (default: derived from
+# NUSANTARA_HTTP_LISTEN, on 127.0.0.1); `off` where the panel cannot reach its own nginx.
+NUSANTARA_PROBE = env.str("NUSANTARA_PROBE", default="on")
+if NUSANTARA_PROBE not in ("on", "off"):
+    raise ImproperlyConfigured("NUSANTARA_PROBE must be on or off.")
+NUSANTARA_PROBE_ADDRESS = env.str("NUSANTARA_PROBE_ADDRESS", default="")
+NUSANTARA_PROBE_TIMEOUT = env.float("NUSANTARA_PROBE_TIMEOUT", default=15.0)
+
+
 def _size(name: str, default: str) -> int:
     """A size setting such as 64m, 512k, 1g or a plain byte count, in bytes."""
     value = env.str(name, default=default).strip().lower()
@@ -282,6 +313,11 @@ NUSANTARA_UPLOAD_MAX_UNPACKED = _size(
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_PERMISSIONS = 0o600
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The group the panel's web process runs as: a site's logs/ belongs to root and this group (0750),
+# so the web reads the logs without root and no site user can (docs/operations.md "Site logs").
+NUSANTARA_PANEL_GROUP = env.str("NUSANTARA_PANEL_GROUP", default="") or __import__(
+    "grp"
+).getgrgid(os.getgid()).gr_name
 # The most lines one page of /sites/<id>/logs/ shows.
 NUSANTARA_LOG_PAGE_LINES = env.int("NUSANTARA_LOG_PAGE_LINES", default=100)
 

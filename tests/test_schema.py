@@ -26,7 +26,7 @@ COMMITTED_SEED = Path(settings.BASE_DIR) / "docs" / "seed-schema.sql"
 # Columns a feature needs. They come after the seed's columns and are nullable or have a
 # database default, so an INSERT written against the seed keeps working.
 EXTRA_COLUMNS = {
-    "sites": {"upstream", "suspended_at"},
+    "sites": {"upstream", "suspended_at", "system_user"},
     "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at"},
     "jobs": {"site_id", "created_by", "log", "attempts", "worker"},
 }
@@ -35,6 +35,7 @@ EXTRA_COLUMNS = {
 EXTRA_INDEXES = {
     ("users", "username", "like"),
     ("sites", "domain", "like"),
+    ("sites", "system_user", "like"),
     ("sites", "created_by", "plain"),
     ("ssl_certificates", "site_id", "plain"),
     ("jobs", "site_id", "plain"),
@@ -53,6 +54,8 @@ EXTRA_NAMED_INDEXES = {
 }
 # The FK that comes with the extra column jobs.created_by.
 EXTRA_FOREIGN_KEYS = {("jobs", "created_by")}
+# The unique constraint that comes with the extra column sites.system_user.
+EXTRA_UNIQUE = {("sites", ("system_user",))}
 # Not in the seed but required by the issue (the seed's note): updated_at triggers.
 REQUIRED_TRIGGERS = {
     table: (
@@ -240,6 +243,8 @@ def compare(seed: dict, project: dict) -> list[str]:
             if key in s["constraints"]:
                 continue
             if key[0] == "foreign key" and (table, key[1][0]) in EXTRA_FOREIGN_KEYS:
+                continue
+            if key[0] == "unique" and (table, tuple(key[1])) in EXTRA_UNIQUE:
                 continue
             diffs.append(f"{table}: extra {key[0]} {key[1]} ({definition})")
 

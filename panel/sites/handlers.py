@@ -22,9 +22,11 @@ from django.db import transaction
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, claim_batch, complete_job, fail_job, job_log, register
+from panel.tenancy import homes, pools, probe
+from panel.tenancy.rootcmd import HelperError
 
 from . import nginx
-from .models import Site, SiteStatus
+from .models import Runtime, Site, SiteStatus
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,10 @@ class _Plan:
     site: Site | None = None
     error: str | None = None
     note: str = ""
+    # php-fpm: the site user whose pool this job adds (before nginx) or removes (after nginx).
+    pool_add: str | None = None
+    pool_remove: bool = False
+    target: Site | None = None  # the site as the job wants it (what the probe must see)
 
 
 def _audit(job: Job, action: str, domain: str | None, **extra: object) -> None:
@@ -108,16 +114,27 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
-            nginx.ensure_docroot(site)
+            homes.prepare(site)
             plan.content = nginx.render_site(site)
-            plan.note = f"document root {site.root_path} ready; vhost rendered ({site.runtime})"
+            plan.target = site
+            if site.runtime == Runtime.PHP and homes.isolated(site):
+                plan.pool_add = site.system_user
+            plan.note = (
+                f"home and document root {site.root_path} ready; vhost rendered ({site.runtime})"
+            )
         elif job.type == "site.update":
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
             target = _with_new_settings(job, site)
-            nginx.ensure_docroot(target)
+            homes.prepare(target)
             plan.content = nginx.render_site(target)
+            plan.target = target
+            if homes.isolated(site):
+                if target.runtime == Runtime.PHP:
+                    plan.pool_add = site.system_user
+                elif site.runtime == Runtime.PHP:
+                    plan.pool_remove = True
             plan.note = f"vhost rendered for {site.runtime} -> {target.runtime}" + (
                 f" ({target.upstream})" if target.upstream else ""
             )
@@ -132,7 +149,8 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             plan.domain = site.domain if site else plan.domain
             if not plan.domain:
                 raise JobFailed("The job does not say which domain to delete.")
-    except (JobFailed, nginx.NginxError, OSError) as exc:
+            plan.pool_remove = bool(site and site.runtime == Runtime.PHP and homes.isolated(site))
+    except (JobFailed, nginx.NginxError, HelperError, OSError) as exc:
         plan.error = str(exc)
     except ValidationError as exc:  # a stored upstream that no longer passes the rules
         plan.error = " ".join(exc.messages)
@@ -162,9 +180,13 @@ def _finish(plan: _Plan) -> None:
             action = "site.suspended" if SUSPENSION[job.type] else "site.resumed"
             _audit(job, action, plan.domain, reason=job.payload.get("reason", ""))
         return
-    root_path = plan.site.root_path if plan.site else None
+    site = plan.site
+    if site is not None:
+        homes.remove(site.domain, site.system_user)
+    # An old-style site (files directly in <web root>/<domain>) is purged by its root_path.
+    root_path = site.root_path if site and not homes.has_home_layout(site) else None
     nginx.purge_site_files(plan.domain, root_path)
-    job_log(job, "document root and certificate files removed")
+    job_log(job, "home, logs, system user and certificate files removed")
     with transaction.atomic():
         # ssl_certificates rows go with it (ON DELETE CASCADE in the database).
         Site.objects.filter(pk=job.site_id).delete()
@@ -192,6 +214,45 @@ def _request_certificate(job: Job) -> None:
     job_log(job, f"certificate requested: job {issue.pk}")
 
 
+def _pools(plans: list[_Plan], changes: dict[str, str | None]) -> None:
+    if not changes:
+        return
+    result = pools.apply(changes)
+    for plan in plans:
+        if plan.error is None and plan.domain in result["rejected"]:
+            plan.error = f"php-fpm: {result['rejected'][plan.domain]}"
+        elif plan.domain in changes and plan.error is None:
+            plan.note += "; php-fpm pool " + ("written" if changes[plan.domain] else "removed")
+
+
+def _prove(plan: _Plan) -> None:
+    """The proof before `active` (panel.tenancy.probe). A refused update goes back to the
+    previous vhost (and pool), so the site keeps serving as it did."""
+    if plan.error is not None or plan.target is None:
+        return
+    try:
+        plan.note += "; " + probe.prove(plan.target)
+    except (probe.ProbeFailed, HelperError, OSError) as exc:
+        plan.error = f"The site is not served as it should be: {exc}"
+        if plan.job.type == "site.update" and plan.site is not None:
+            _roll_back_update(plan)
+
+
+def _roll_back_update(plan: _Plan) -> None:
+    site, target = plan.site, plan.target
+    assert site is not None and target is not None
+    try:
+        if site.runtime == Runtime.PHP and homes.isolated(site):
+            pools.apply({site.domain: site.system_user})
+        nginx.apply({site.domain: nginx.render_site(site)})
+        if target.runtime == Runtime.PHP and site.runtime != Runtime.PHP and homes.isolated(site):
+            pools.apply({site.domain: None})
+        plan.error += " The previous configuration is back in place."
+    except Exception as exc:  # the job fails either way; say that the rollback did not work
+        logger.exception("rolling back %s failed", plan.domain)
+        plan.error += f" Going back to the previous configuration failed too: {exc}"
+
+
 def _finish_in_batch(plan: _Plan, summary: str) -> None:
     """End one job of a batch (its own savepoint): success with its site change, or failure."""
     try:
@@ -204,6 +265,8 @@ def _finish_in_batch(plan: _Plan, summary: str) -> None:
             complete_job(plan.job)
             if plan.job.type == "site.provision" and plan.job.payload.get("https"):
                 _request_certificate(plan.job)
+    except HelperError as exc:  # the root helper refused or failed (e.g. removing a home)
+        fail_job(plan.job, str(exc)[:1000])
     except Exception as exc:  # one broken job must not strand the rest of the batch
         logger.exception("site job %s errored in a batch", plan.job.pk)
         fail_job(plan.job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])
@@ -215,6 +278,8 @@ def _run_batch(jobs: list[Job]) -> None:
     sites = Site.objects.in_bulk([j.site_id for j in jobs if j.site_id])
     plans = [_prepare(j, sites.get(j.site_id)) for j in jobs]
     prepared = time.monotonic()
+    # New pools first, so that the socket exists when nginx starts passing PHP to it.
+    _pools(plans, {p.domain: p.pool_add for p in plans if p.error is None and p.pool_add})
     changes = {p.domain: p.content for p in plans if p.error is None}
     result = nginx.apply(changes)
     summary = (
@@ -226,6 +291,10 @@ def _run_batch(jobs: list[Job]) -> None:
     for plan in plans:
         if plan.error is None and plan.domain in result.rejected:
             plan.error = f"nginx rejected the configuration: {result.rejected[plan.domain]}"
+    # Pools no longer used (PHP -> static, deleted sites) go once nginx stopped using them.
+    _pools(plans, {p.domain: None for p in plans if p.error is None and p.pool_remove})
+    for plan in plans:
+        _prove(plan)
     # One transaction for the whole batch (a savepoint per job): hundreds of jobs finish with one
     # commit, and one job's error still rolls back only that job's part.
     with transaction.atomic():

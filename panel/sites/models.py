@@ -44,6 +44,10 @@ class Site(models.Model):
     # Extra column (docs/schema.md): set while an administrator has suspended the site (its vhost
     # answers 503); NULL otherwise.
     suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    # Extra column (docs/schema.md): the site's own Linux user ("np" + 10 hex digits of the id),
+    # which owns its files and runs its PHP. NULL only for sites created before tenancy, until
+    # their `site.migrate_home` job has run (`manage.py tenancy_migrate`).
+    system_user = models.TextField(_("system user"), null=True, blank=True, unique=True)
     created_at = created_at()
     updated_at = updated_at()
 

@@ -154,6 +154,9 @@ def render_site(site: Site) -> str:
     https_listen = _listen(settings.NUSANTARA_HTTPS_LISTEN, "NUSANTARA_HTTPS_LISTEN")
     https_port = https_listen.rsplit(":", 1)[-1]
     params = fastcgi_params()
+    from panel.tenancy import homes
+
+    logs = homes.logs_dir(site)
     return render_to_string(
         "sites/nginx/vhost.conf",
         {
@@ -163,7 +166,8 @@ def render_site(site: Site) -> str:
             "suspended": site.suspended_at is not None,
             "root": _safe_path(site.root_path, "document root"),
             "upstream": upstream,
-            "php_socket": _safe_path(settings.NUSANTARA_PHP_FPM_SOCKET, "php-fpm socket"),
+            "php_socket": _safe_path(homes.php_socket(site), "php-fpm socket"),
+            "logs_dir": _safe_path(logs, "logs") if logs else "",
             "fastcgi_params": _safe_path(params, "fastcgi_params")
             if params.startswith("/")
             else params,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from panel.accounts.models import Role, User
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
+from panel.tenancy.rootcmd import site_user_name
 
 from .domains import normalize_domain
 from .models import Runtime, Site, SiteStatus
@@ -100,6 +102,22 @@ def _validate_runtime(runtime: str, upstream: str | None) -> tuple[str, str | No
     return runtime, upstream
 
 
+def _insert_site(**fields: Any) -> Site:
+    """Insert the row with its system user ("np" + 10 hex digits of the id). The unique index
+    on system_user makes the name collision-free: on the (rare) clash, draw another id."""
+    for attempt in range(3):
+        site_id = uuid.uuid4()
+        try:
+            with transaction.atomic():  # a savepoint: a clash must not spoil the outer block
+                return Site.objects.create(
+                    id=site_id, system_user=site_user_name(site_id), **fields
+                )
+        except IntegrityError as exc:
+            if "system_user" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def site_create(
     *,
     user: User,
@@ -137,9 +155,10 @@ def site_create(
                     )
             if Site.objects.filter(domain=domain).exists():
                 raise _domain_exists_error()
-            site = Site.objects.create(
+            site = _insert_site(
                 domain=domain,
-                root_path=str(settings.NUSANTARA_WEB_ROOT / domain),
+                # The document root is public/ inside the site's home (panel.tenancy.homes).
+                root_path=str(settings.NUSANTARA_WEB_ROOT / domain / "public"),
                 runtime=runtime,
                 upstream=upstream,
                 status=SiteStatus.PROVISIONING,

@@ -97,6 +97,8 @@ class NginxService:
             "NUSANTARA_NGINX_RELOAD_CMD": self.reload_cmd,
             "NUSANTARA_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
             "NUSANTARA_HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
+            # This nginx's workers run as nobody/nogroup: the group that reads every public/.
+            "NUSANTARA_NGINX_GROUP": "nogroup",
         }
 
     @property
@@ -237,6 +239,9 @@ def start_nginx(base: Path) -> NginxService:
     )
     for sub in ("tmp", "sites", "www", "data", "logs"):
         (base / sub).mkdir(parents=True, exist_ok=True)
+    # As in production (docs/operations.md): the data dir is traversable (the challenge dir is
+    # inside it) but not listable by nginx's workers and the sites' PHP.
+    (base / "data").chmod(0o711)
     key, cert = make_leaf(["default.invalid"])
     (base / "default.crt").write_text(cert_pem(cert))
     (base / "default.key").write_text(key_pem(key))
@@ -292,4 +297,7 @@ def nginx():
     finally:
         override.disable()
         stop_nginx(svc)
+        from tests.services.tenancy import remove_site_users
+
+        remove_site_users(svc.web_root)
         shutil.rmtree(base, ignore_errors=True)

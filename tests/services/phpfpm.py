@@ -1,6 +1,7 @@
-"""A private php-fpm for the tests: `php-fpm8.2 -R -F -y <dir>/fpm.conf`, socket in a tmp dir.
-
-The pool runs as `nobody`, so the web root must be world-readable (the panel creates it 0755).
+"""A private php-fpm for the tests: `php-fpm8.2 -R -F -y <dir>/fpm.conf`, as in production: a
+master that includes `<dir>/pools/*.conf` (one pool per PHP site, written by the root helper)
+plus one idle pool of its own (the master refuses to start without a pool). The idle pool is also
+the shared pool `NUSANTARA_PHP_FPM_SOCKET` of isolation-off mode. Reload: `kill -USR2 <pid>`.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ FPM_CONF = """\
 pid = {dir}/fpm.pid
 error_log = {dir}/fpm.log
 daemonize = no
+include = {dir}/pools/*.conf
 
-[nusantara-test]
+[nusantara-idle]
 user = nobody
 group = {group}
 listen = {dir}/php.sock
 listen.mode = 0666
-pm = static
+pm = ondemand
 pm.max_children = 2
 catch_workers_output = yes
 """
@@ -61,6 +63,8 @@ def phpfpm():
     base = Path(tempfile.mkdtemp(prefix="np-fpm-"))
     base.chmod(0o755)
     (base / "fpm.conf").write_text(FPM_CONF.format(dir=base, group=_group()))
+    for sub in ("pools", "sockets"):
+        (base / sub).mkdir(mode=0o755)
     sock = base / "php.sock"
     proc = subprocess.Popen(
         [binary, "-R", "-F", "-y", str(base / "fpm.conf")],
@@ -75,7 +79,13 @@ def phpfpm():
             proc.kill()
             pytest.fail(f"php-fpm did not start: {log}")
         time.sleep(0.05)
-    override = override_settings(NUSANTARA_PHP_FPM_SOCKET=str(sock))
+    override = override_settings(
+        NUSANTARA_PHP_FPM_SOCKET=str(sock),
+        NUSANTARA_PHP_FPM_POOL_DIR=str(base / "pools"),
+        NUSANTARA_PHP_FPM_SOCKET_DIR=str(base / "sockets"),
+        NUSANTARA_PHP_FPM_TEST_CMD=f"{binary} -t -y {base}/fpm.conf",
+        NUSANTARA_PHP_FPM_RELOAD_CMD=f"kill -USR2 {proc.pid}",
+    )
     override.enable()
     try:
         yield sock

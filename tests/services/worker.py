@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -163,6 +164,10 @@ def worker_manager(django_db_setup):
 
 
 @pytest.fixture
-def worker(worker_manager, transactional_db, nginx, phpfpm) -> Worker:
-    """A running qcluster sharing the test database and the nginx/php-fpm fixtures' settings."""
-    return worker_manager.ensure(worker_env())
+def worker(worker_manager, transactional_db, nginx, phpfpm) -> Iterator[Worker]:
+    """A running qcluster sharing the test database and the nginx/php-fpm fixtures' settings.
+    Afterwards the sites' system users, homes and pools go (the database rows go anyway)."""
+    yield worker_manager.ensure(worker_env())
+    from tests.services.tenancy import reset_tenancy
+
+    reset_tenancy()

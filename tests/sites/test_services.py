@@ -3,6 +3,8 @@ job + audit."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -26,7 +28,9 @@ def test_create_writes_site_job_and_audit_together(owner, settings):
     site = site_create(user=owner, domain=" Bücher.Example. ", runtime="static")
     assert site.domain == "xn--bcher-kva.example"
     assert site.status == SiteStatus.PROVISIONING
-    assert site.root_path == str(settings.NUSANTARA_WEB_ROOT / "xn--bcher-kva.example")
+    assert site.root_path == str(settings.NUSANTARA_WEB_ROOT / "xn--bcher-kva.example" / "public")
+    assert re.fullmatch(r"np[0-9a-f]{10}", site.system_user)
+    assert site.system_user == "np" + site.pk.hex[:10]
     job = Job.objects.get(site_id=site.pk)
     assert (job.type, job.status, job.created_by) == ("site.provision", "queued", owner)
     assert job.payload["https"] is False  # no certificate unless asked for

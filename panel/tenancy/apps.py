@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TenancyConfig(AppConfig):
+    name = "panel.tenancy"
+    label = "tenancy"
+    verbose_name = _("Tenancy")
+
+    def ready(self) -> None:
+        # Registers the site.migrate_home job handler in the web process and in every worker.
+        from . import handlers, uploads  # noqa: F401
