@@ -7,6 +7,7 @@ ALLOWED_HOSTS and DEBUG=False; the panel refuses to start when one of them is mi
 
 from __future__ import annotations
 
+import grp
 import os
 import secrets
 from pathlib import Path
@@ -315,9 +316,9 @@ FILE_UPLOAD_PERMISSIONS = 0o600
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # The group the panel's web process runs as: a site's logs/ belongs to root and this group (0750),
 # so the web reads the logs without root and no site user can (docs/operations.md "Site logs").
-NUSANTARA_PANEL_GROUP = env.str("NUSANTARA_PANEL_GROUP", default="") or __import__(
-    "grp"
-).getgrgid(os.getgid()).gr_name
+NUSANTARA_PANEL_GROUP = (
+    env.str("NUSANTARA_PANEL_GROUP", default="") or grp.getgrgid(os.getgid()).gr_name
+)
 # The most lines one page of /sites/<id>/logs/ shows.
 NUSANTARA_LOG_PAGE_LINES = env.int("NUSANTARA_LOG_PAGE_LINES", default=100)
 

@@ -31,7 +31,7 @@ from panel.jobs.runner import JobFailed, job_log, register
 from panel.jobs.services import ensure_site_idle, job_create
 from panel.sites.models import Site, SiteStatus
 
-from . import unpack
+from . import homes, rootcmd, unpack
 
 JOB_TYPE = "site.upload"
 ZIP_NAME = "upload.zip"
@@ -50,15 +50,15 @@ def messages() -> dict[str, str]:
         "lying_sizes": _(
             "The archive lies about the size of %(name)s (a zip bomb?). Nothing was unpacked."
         ),
-        "traversal": _("The archive entry %(name)s points outside the folder. Nothing was unpacked."),
+        "traversal": _(
+            "The archive entry %(name)s points outside the folder. Nothing was unpacked."
+        ),
         "absolute": _("The archive entry %(name)s has an absolute path. Nothing was unpacked."),
         "backslash": _(
             "The archive entry %(name)s contains a backslash (a Windows path?). Nothing was "
             "unpacked."
         ),
-        "control_chars": _(
-            "The name %(name)s contains control characters. Nothing was unpacked."
-        ),
+        "control_chars": _("The name %(name)s contains control characters. Nothing was unpacked."),
         "bad_name": _("The name %(name)s is not allowed. Nothing was unpacked."),
         "too_long": _("The name %(name)s is too long. Nothing was unpacked."),
         "symlink": _(
@@ -77,9 +77,7 @@ def messages() -> dict[str, str]:
             "The archive has %(name)s entries; at most %(max_entries)s are allowed. Nothing was "
             "unpacked."
         ),
-        "too_large": _(
-            "Unpacked, the upload would exceed %(max_unpacked)s. Nothing was unpacked."
-        ),
+        "too_large": _("Unpacked, the upload would exceed %(max_unpacked)s. Nothing was unpacked."),
         "ratio": _(
             "The archive entry %(name)s is compressed suspiciously well (a zip bomb?). Nothing "
             "was unpacked."
@@ -113,7 +111,11 @@ def refusal_message(code: str, name: str = "") -> str:
 def human_size(size: int) -> str:
     for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if size >= factor:
-            return f"{size / factor:.0f} {unit}" if size % factor == 0 else f"{size / factor:.1f} {unit}"
+            return (
+                f"{size / factor:.0f} {unit}"
+                if size % factor == 0
+                else f"{size / factor:.1f} {unit}"
+            )
     return f"{size} B"
 
 
@@ -247,8 +249,6 @@ def site_upload(
 def _install(site: Site, staged: Path, subdir: str) -> dict[str, Any]:
     """Run the install as the site user (root helper) or, with isolation off, right here.
     Returns {"ok": True, files, dirs, bytes} or {"ok": False, code, name}."""
-    from . import homes, rootcmd
-
     if homes.isolated(site):
         args = [site.system_user, site.domain, str(staged)]
         if subdir:
@@ -295,12 +295,12 @@ def _run_upload(job: Job) -> None:
                 _("The uploaded files are no longer there (a retried upload?). Upload them again.")
             )
         subdir = job.payload.get("subdir") or ""
-        job_log(job, f"installing {mode} into public/{subdir} as {site.system_user or 'panel user'}")
-        from .rootcmd import HelperError
-
+        job_log(
+            job, f"installing {mode} into public/{subdir} as {site.system_user or 'panel user'}"
+        )
         try:
             result = _install(site, staged, subdir)
-        except (HelperError, OSError, ValueError) as exc:
+        except (rootcmd.HelperError, OSError, ValueError) as exc:
             raise JobFailed(str(exc)) from exc
         if not result.get("ok"):
             raise JobFailed(refusal_message(str(result.get("code")), str(result.get("name", ""))))
