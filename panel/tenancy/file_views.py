@@ -102,7 +102,9 @@ def site_files(request: HttpRequest, pk: Any) -> HttpResponse:
         length = 0
     if length > settings.NUSANTARA_UPLOAD_MAX_SIZE + MULTIPART_SLACK:
         # Refused before the body is read: nothing of it is stored.
-        form = UploadForm()
+        form = UploadForm({}, {})
+        form.is_valid()
+        form.errors.clear()  # only the reason below, not "this field is required"
         form.add_error(
             None,
             _("The upload is larger than %(limit)s; nothing was stored.")

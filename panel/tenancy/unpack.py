@@ -16,6 +16,9 @@ Refusals raise `UnpackError(code, name)`; the worker turns the code into a trans
 
 from __future__ import annotations
 
+# zipfile decodes legacy names with cp437, imported on first use: import it now, before the
+# helper drops to the site user, who may not be allowed to read the Python installation.
+import encodings.cp437  # noqa: F401
 import errno
 import os
 import shutil
