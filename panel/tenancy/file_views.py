@@ -76,7 +76,7 @@ class LogFilterForm(forms.Form):
 def upload_context(site: Any, jobs: list[Any], form: UploadForm | None = None) -> dict[str, Any]:
     """What the site page's Files card shows (the last upload comes from the jobs it has)."""
     return {
-        "upload_form": form or UploadForm(),
+        "files_form": form or UploadForm(),
         "upload_limit": human_size(settings.NUSANTARA_UPLOAD_MAX_SIZE),
         "upload_unpacked_limit": human_size(settings.NUSANTARA_UPLOAD_MAX_UNPACKED),
         "upload_max_entries": settings.NUSANTARA_UPLOAD_MAX_ENTRIES,
