@@ -55,7 +55,7 @@ EXTRA_NAMED_INDEXES = {
 # The FK that comes with the extra column jobs.created_by.
 EXTRA_FOREIGN_KEYS = {("jobs", "created_by")}
 # The unique constraint that comes with the extra column sites.system_user.
-EXTRA_UNIQUE = {("sites", ("system_user",))}
+EXTRA_UNIQUE = {("sites", "sites_system_user_key")}
 # Not in the seed but required by the issue (the seed's note): updated_at triggers.
 REQUIRED_TRIGGERS = {
     table: (
@@ -244,7 +244,7 @@ def compare(seed: dict, project: dict) -> list[str]:
                 continue
             if key[0] == "foreign key" and (table, key[1][0]) in EXTRA_FOREIGN_KEYS:
                 continue
-            if key[0] == "unique" and (table, tuple(key[1])) in EXTRA_UNIQUE:
+            if key[0] == "unique" and (table, key[1]) in EXTRA_UNIQUE:
                 continue
             diffs.append(f"{table}: extra {key[0]} {key[1]} ({definition})")
 

@@ -234,14 +234,23 @@ def test_units_are_hardened_and_only_the_worker_may_gain_privileges():
     assert "NUSANTARA_NGINX_RELOAD_CMD=sudo -n /usr/bin/systemctl reload nginx" in worker
 
 
-def test_sudoers_allows_exactly_nginx_test_and_reload():
+def test_sudoers_allows_exactly_nginx_test_and_reload_and_the_root_helper():
     path = DEPLOY / "sudoers" / "nusantara"
     lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
-    alias = next(ln for ln in lines if ln.startswith("Cmnd_Alias"))
-    commands = [c.strip() for c in alias.split("=", 1)[1].split(",")]
-    assert commands == ["/usr/sbin/nginx -t -q", "/usr/bin/systemctl reload nginx"]
+    aliases = {
+        ln.split()[1]: [c.strip() for c in ln.split("=", 1)[1].split(",")]
+        for ln in lines
+        if ln.startswith("Cmnd_Alias")
+    }
+    assert aliases == {
+        "NUSANTARA_NGINX": ["/usr/sbin/nginx -t -q", "/usr/bin/systemctl reload nginx"],
+        "NUSANTARA_HELPER": ["/opt/nusantara/bin/nusantara-helper"],
+    }
     grants = [ln for ln in lines if ln.startswith("nusantara ")]
-    assert grants == ["nusantara ALL=(root) NOPASSWD: NUSANTARA_NGINX"]
+    assert grants == [
+        "nusantara ALL=(root) NOPASSWD: NUSANTARA_NGINX",
+        "nusantara ALL=(root) NOPASSWD: NUSANTARA_HELPER",
+    ]
     visudo = shutil.which("visudo") or "/usr/sbin/visudo"
     require(Path(visudo).exists(), "visudo (Debian package sudo)")
     result = _run(visudo, "-cf", str(path))

@@ -99,6 +99,8 @@ class NginxService:
             "NUSANTARA_HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
             # This nginx's workers run as nobody/nogroup: the group that reads every public/.
             "NUSANTARA_NGINX_GROUP": "nogroup",
+            # The site users' supplementary group; created by the helper, removed at the end.
+            "NUSANTARA_SFTP_GROUP": "np-test-sftp",
         }
 
     @property
@@ -299,5 +301,5 @@ def nginx():
         stop_nginx(svc)
         from tests.services.tenancy import remove_site_users
 
-        remove_site_users(svc.web_root)
+        remove_site_users(svc.web_root, str(svc.settings["NUSANTARA_SFTP_GROUP"]))
         shutil.rmtree(base, ignore_errors=True)

@@ -23,9 +23,11 @@ def site_users(web_root: Path) -> list[str]:
     ]
 
 
-def remove_site_users(web_root: Path) -> None:
+def remove_site_users(web_root: Path, group: str | None = None) -> None:
     for name in site_users(web_root):
         subprocess.run(["userdel", "-f", name], capture_output=True, check=False)
+    if group:
+        subprocess.run(["groupdel", group], capture_output=True, check=False)
 
 
 def reset_tenancy() -> None:

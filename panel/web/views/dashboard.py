@@ -64,4 +64,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "renew_days": settings.NUSANTARA_RENEW_BEFORE_DAYS,
         "machinery": health.machinery() if user.is_admin else None,
     }
+    from panel.tenancy.rootcmd import isolation_enabled
+
+    context["isolation_off"] = not isolation_enabled()
     return render(request, "web/dashboard.html", context)

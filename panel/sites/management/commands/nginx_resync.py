@@ -52,6 +52,12 @@ class Command(BaseCommand):
             if path.name[: -len(".conf")] not in known:
                 self.stdout.write(f"UNKNOWN  {path}: no active site has this vhost (left alone)")
         self.stdout.write(f"{len(known)} active site(s), {len(changes)} vhost(s) to correct")
+        if not dry_run:
+            from panel.tenancy.migrate import queue_migrations
+
+            queued, _busy = queue_migrations()
+            for job in queued:
+                self.stdout.write(f"HOME     {job.payload['domain']}: site.migrate_home {job.pk}")
         if dry_run or not changes:
             return
         result = nginx.apply(changes)

@@ -1,0 +1,131 @@
+"""Two customers' PHP sites through the real worker, nginx and php-fpm: each runs as its own
+user, neither can read the other's files, the panel's data dir, key files or /etc/shadow, and
+deleting one removes everything of it and nothing of the other."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from panel.jobs.models import Job
+from panel.sites.models import Site, SiteStatus
+from panel.sites.services import site_create, site_delete
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root")
+
+SNOOP = """<?php
+foreach ([{targets}] as $name => $path) {{
+    $read = @file_get_contents($path);
+    $list = @scandir($path);
+    echo $name, ' read=', ($read === false ? 'no' : 'YES');
+    echo ' list=', ($list === false ? 'no' : 'YES'), "\\n";
+}}
+echo 'user=', posix_getpwuid(posix_geteuid())['name'], "\\n";
+"""
+
+
+def _job(site: Site) -> Job:
+    return Job.objects.filter(site_id=site.pk).order_by("-created_at").first()
+
+
+def _snoop(site: Site, targets: dict[str, str]) -> None:
+    body = ", ".join(f"'{k}' => '{v}'" for k, v in targets.items())
+    path = Path(site.root_path) / "snoop.php"
+    path.write_text(SNOOP.format(targets=body))
+    path.chmod(0o644)
+
+
+def test_two_customers_php_sites_are_isolated_and_deleted_alone(worker, nginx, settings):
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    a = site_create(user=alice, domain="alice.tenancy.example", runtime="php")
+    b = site_create(user=bob, domain="bob.tenancy.example", runtime="php")
+    for site in (a, b):
+        job = worker.wait_for_job(_job(site))
+        assert job.status == "success", job.error_message
+        assert any(f"PHP ran as {site.system_user}" in line["msg"] for line in job.log)
+        site.refresh_from_db()
+        assert site.status == SiteStatus.ACTIVE
+        assert "6 * 7 = 42" in nginx.wait_for(site.domain).body
+        entry = pwd.getpwnam(site.system_user)
+        home = settings.NUSANTARA_WEB_ROOT / site.domain
+        assert Path(site.root_path) == home / "public"
+        assert entry.pw_dir == str(home)
+        public = (home / "public").stat()
+        assert (public.st_uid, public.st_gid) == (entry.pw_uid, grp.getgrnam("nogroup").gr_gid)
+        assert public.st_mode & 0o007 == 0  # never world readable
+        assert (home / "logs" / "access.log").exists()
+        assert not list((home / "public").glob("np-probe-*"))  # the probe cleaned up
+
+    key = settings.NUSANTARA_CERT_DIR / "somewhere.example" / "privkey.pem"
+    key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key.write_text("-----BEGIN PRIVATE KEY-----\nsecret\n")
+    key.chmod(0o600)
+    data = settings.NUSANTARA_DATA_DIR
+    for me, other in ((a, b), (b, a)):
+        other_public = Path(other.root_path)
+        targets = {
+            "other_public": str(other_public),
+            "other_index": str(other_public / "index.php"),
+            "data_dir": str(data),
+            "cert_key": str(key),
+            "shadow": "/etc/shadow",
+        }
+        _snoop(me, targets)
+        body = nginx.wait_for(me.domain, "/snoop.php").body
+        assert f"user={me.system_user}" in body
+        for name in targets:
+            assert f"{name} read=no list=no" in body, body
+        # The file system itself says no, not only PHP's open_basedir.
+        for path in (other_public / "index.php", key, Path("/etc/shadow")):
+            res = subprocess.run(
+                ["runuser", "-u", me.system_user, "--", "cat", str(path)],
+                capture_output=True,
+                check=False,
+            )
+            assert res.returncode != 0, path
+        res = subprocess.run(
+            ["runuser", "-u", me.system_user, "--", "ls", str(data)],
+            capture_output=True,
+            check=False,
+        )
+        assert res.returncode != 0
+
+    job = worker.wait_for_job(site_delete(user=alice, site=a))
+    assert job.status == "success", job.error_message
+    assert not Site.objects.filter(pk=a.pk).exists()
+    assert not (settings.NUSANTARA_WEB_ROOT / a.domain).exists()
+    assert not (Path(settings.NUSANTARA_PHP_FPM_POOL_DIR) / f"{a.domain}.conf").exists()
+    with pytest.raises(KeyError):
+        pwd.getpwnam(a.system_user)
+    # Bob's site is untouched and still serves PHP as bob's user.
+    assert pwd.getpwnam(b.system_user)
+    assert (Path(settings.NUSANTARA_PHP_FPM_POOL_DIR) / f"{b.domain}.conf").exists()
+    assert f"user={b.system_user}" in nginx.wait_for(b.domain, "/snoop.php").body
+
+
+def test_a_php_site_whose_pool_php_fpm_never_loads_fails_and_is_not_active(
+    worker_manager, transactional_db, nginx, phpfpm, settings, owner
+):
+    from tests.services.tenancy import reset_tenancy
+    from tests.services.worker import worker_env
+
+    # php-fpm is "not running" for this site: the pool is written but never loaded.
+    settings.NUSANTARA_PHP_FPM_RELOAD_CMD = "true"
+    settings.NUSANTARA_PROBE_TIMEOUT = 8
+    worker = worker_manager.ensure(worker_env())
+    try:
+        site = site_create(user=owner, domain="nofpm.tenancy.example", runtime="php")
+        job = worker.wait_for_job(_job(site), timeout=60)
+        assert job.status == "failed"
+        assert "php-fpm is not running for this site (no socket at" in job.error_message
+        assert site.system_user in job.error_message
+        site.refresh_from_db()
+        assert site.status == SiteStatus.FAILED
+    finally:
+        reset_tenancy()
