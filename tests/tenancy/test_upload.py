@@ -74,14 +74,13 @@ def test_a_zip_is_unpacked_as_the_site_user_and_served(worker, nginx, owner, own
 
 def test_plain_files_go_into_a_subdirectory(worker, nginx, owner, owner_client):
     site = _active(worker, owner, "files.upload.example")
-    files = [("a.txt", b"first file"), ("site.zip", zips.site())]
+    archive = zips.site()
+    files = [("a.txt", b"first file"), ("site.zip", archive)]
     job = _upload(owner_client, worker, site, files, subdir="docs/v1")
     assert job.status == "success", job.error_message
     assert nginx.wait_for(site.domain, "/docs/v1/a.txt", text="first file").status == 200
     # Beside another file, a .zip is installed as it is, not unpacked.
-    assert (homes.public_path(site.domain) / "docs" / "v1" / "site.zip").read_bytes() == (
-        zips.site()
-    )
+    assert (homes.public_path(site.domain) / "docs" / "v1" / "site.zip").read_bytes() == archive
     assert not uploads.staged_dir(job.pk).exists()
 
 
