@@ -295,9 +295,8 @@ def _run_upload(job: Job) -> None:
                 _("The uploaded files are no longer there (a retried upload?). Upload them again.")
             )
         subdir = job.payload.get("subdir") or ""
-        job_log(
-            job, f"installing {mode} into public/{subdir} as {site.system_user or 'panel user'}"
-        )
+        who = site.system_user if homes.isolated(site) else "the panel's user"
+        job_log(job, f"installing the upload ({mode}) into public/{subdir} as {who}")
         try:
             result = _install(site, staged, subdir)
         except (rootcmd.HelperError, OSError, ValueError) as exc:

@@ -177,3 +177,31 @@ def test_the_upload_needs_the_csrf_token(csrf_client, owner, data_dir):
     response = _post(csrf_client, site, [("a.txt", b"x")])
     assert response.status_code == 403
     assert not Job.objects.filter(site_id=site.pk).exists()
+
+
+def test_with_isolation_off_the_worker_installs_it_itself(settings, worker_off, nginx, owner):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(owner)
+    site = _active(worker_off, owner, "dev.upload.example")
+    assert not homes.isolated(site)
+    job = _upload(client, worker_off, site, [("site.zip", zips.site())])
+    assert job.status == "success", job.error_message
+    assert "as the panel's user" in " ".join(line["msg"] for line in job.log)
+    assert nginx.wait_for(site.domain, "/css/site.css", text="color: teal").status == 200
+    before = _tree(homes.home_path(site.domain))
+    job = _upload(client, worker_off, site, [("slip.zip", zips.slip())])
+    assert job.status == "failed" and "points outside the folder" in job.error_message
+    assert _tree(homes.home_path(site.domain)) == before
+
+
+@pytest.fixture
+def _isolation_off(settings):
+    settings.NUSANTARA_ISOLATION = "off"
+
+
+@pytest.fixture
+def worker_off(_isolation_off, worker):
+    """A worker started with isolation off (the setting comes first: the worker takes it)."""
+    return worker
