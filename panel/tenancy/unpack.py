@@ -137,6 +137,22 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits) -> list[tuple[zipfile.ZipInfo
     return entries
 
 
+def _check_directory_size(archive: BinaryIO, limits: Limits) -> None:
+    """Refuse an archive with too many entries from its end record, before zipfile builds an
+    object for every entry (a small zip can declare a million). The central directory's size
+    bounds what zipfile will parse whatever the count claims: allow 512 bytes per entry."""
+    try:
+        end = zipfile._EndRecData(archive)  # type: ignore[attr-defined]  # stable since 2.x
+    except OSError:
+        end = None
+    archive.seek(0)
+    if not end:
+        return  # not a zip: ZipFile says so next
+    count, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+    if count > limits.max_entries or size > 512 * limits.max_entries:
+        raise UnpackError("too_many", str(count))
+
+
 def _open_dir(parent: int, name: str, *, create: bool) -> int:
     """Open one directory component without following a link; create it when asked."""
     try:
@@ -286,6 +302,7 @@ def install(
         staging = os.open(staging_path, _DIR_FLAGS)
         try:
             if archive is not None:
+                _check_directory_size(archive, limits)
                 try:
                     zf = zipfile.ZipFile(archive)
                 except (zipfile.BadZipFile, OSError, EOFError):

@@ -143,3 +143,12 @@ def test_not_a_zip(home):
     with pytest.raises(unpack.UnpackError) as refused:
         run(home, b"this is not a zip")
     assert refused.value.code == "not_zip"
+
+
+def test_a_central_directory_larger_than_the_entry_limit_allows_is_refused_unparsed(home):
+    # 50 entries with long names: within the count, but 512 bytes an entry is the most the
+    # central directory may take before zipfile parses it.
+    archive = zips.make([(f"{i:03d}" + "n" * 900, b"") for i in range(50)])
+    with pytest.raises(unpack.UnpackError) as refused:
+        run(home, archive, limits=unpack.Limits(max_entries=60, max_total=1000))
+    assert refused.value.code == "too_many"
