@@ -7,6 +7,7 @@ ALLOWED_HOSTS and DEBUG=False; the panel refuses to start when one of them is mi
 
 from __future__ import annotations
 
+import grp
 import os
 import secrets
 from pathlib import Path
@@ -290,6 +291,36 @@ if NUSANTARA_PROBE not in ("on", "off"):
     raise ImproperlyConfigured("NUSANTARA_PROBE must be on or off.")
 NUSANTARA_PROBE_ADDRESS = env.str("NUSANTARA_PROBE_ADDRESS", default="")
 NUSANTARA_PROBE_TIMEOUT = env.float("NUSANTARA_PROBE_TIMEOUT", default=15.0)
+
+
+def _size(name: str, default: str) -> int:
+    """A size setting such as 64m, 512k, 1g or a plain byte count, in bytes."""
+    value = env.str(name, default=default).strip().lower()
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    number, unit = (value[:-1], units[value[-1]]) if value[-1:] in units else (value, 1)
+    if not number.isascii() or not number.isdigit() or int(number) == 0:
+        raise ImproperlyConfigured(f"{name} must be a size such as 64m, 512k or 1g.")
+    return int(number) * unit
+
+
+# --- Nusantara: browser uploads into a site's public/ (docs/operations.md "Uploads") ---
+NUSANTARA_UPLOAD_MAX_SIZE = _size("NUSANTARA_UPLOAD_MAX_SIZE", "64m")
+NUSANTARA_UPLOAD_MAX_ENTRIES = env.int("NUSANTARA_UPLOAD_MAX_ENTRIES", default=10_000)
+NUSANTARA_UPLOAD_MAX_UNPACKED = _size(
+    "NUSANTARA_UPLOAD_MAX_UNPACKED", str(10 * NUSANTARA_UPLOAD_MAX_SIZE)
+)
+# Uploaded files above 2.5 MB stream to a temporary file instead of memory (Django's default,
+# stated here because uploads depend on it); form fields without files stay small.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_PERMISSIONS = 0o600
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The group the panel's web process runs as: a site's logs/ belongs to root and this group (0750),
+# so the web reads the logs without root and no site user can (docs/operations.md "Site logs").
+NUSANTARA_PANEL_GROUP = (
+    env.str("NUSANTARA_PANEL_GROUP", default="") or grp.getgrgid(os.getgid()).gr_name
+)
+# The most lines one page of /sites/<id>/logs/ shows.
+NUSANTARA_LOG_PAGE_LINES = env.int("NUSANTARA_LOG_PAGE_LINES", default=100)
 
 if NUSANTARA_ACME_KEY_TYPE not in ("ecdsa", "rsa"):
     raise ImproperlyConfigured("NUSANTARA_ACME_KEY_TYPE must be 'ecdsa' or 'rsa'.")

@@ -96,6 +96,11 @@ MATRIX = [
         {"remove_key": "00000000-0000-0000-0000-000000000000"},
         dict(anonymous=LOGIN, user=404, other=404, admin=404),
     ),
+    # Uploads into the site's public/: POST only; without files the form comes back (400).
+    ("get", "/sites/{site_id}/files/", None, dict(anonymous=LOGIN, user=405, other=405, admin=405)),
+    ("post", "/sites/{site_id}/files/", {}, dict(anonymous=LOGIN, user=400, other=404, admin=400)),
+    ("get", "/sites/{site_id}/logs/", None, dict(anonymous=LOGIN, user=200, other=404, admin=200)),
+    ("post", "/sites/{site_id}/logs/", {}, dict(anonymous=LOGIN, user=405, other=405, admin=405)),
     ("get", "/certificates/", None, dict(anonymous=LOGIN, user=200, other=200, admin=200)),
     ("get", "/jobs/", None, dict(anonymous=LOGIN, user=200, other=200, admin=200)),
     ("get", "/jobs/{job_id}/", None, dict(anonymous=LOGIN, user=200, other=404, admin=200)),

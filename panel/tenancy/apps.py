@@ -8,6 +8,6 @@ class TenancyConfig(AppConfig):
     verbose_name = _("Tenancy")
 
     def ready(self) -> None:
-        # Registers the site.migrate_home, sftp.keys and sftp.password job handlers in the
-        # web process and in every worker.
-        from . import handlers, sftp_handlers  # noqa: F401
+        # Registers the site.migrate_home, site.upload, sftp.keys and sftp.password job
+        # handlers in the web process and in every worker.
+        from . import handlers, sftp_handlers, uploads  # noqa: F401

@@ -52,6 +52,11 @@ USER_RE = re.compile(r"^np[0-9a-f]{10}$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 RUNTIME_RE = re.compile(r"^(?:static|php)$")
 NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
+# A browser upload staged by the web process: <uploads dir>/<job id>/(upload.zip | files).
+STAGED_RE = re.compile(
+    r"^/(?:[A-Za-z0-9._+@-]+/)+[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"/(?:upload\.zip|files)$"
+)
 # For the next verbs (unpack): a relative path of plain names inside the site's home.
 UPLOAD_RE = re.compile(
     r"^(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._-]{1,128}(?:/[A-Za-z0-9._-]{1,128}){0,8}$"
@@ -78,6 +83,7 @@ ARG_TYPES: dict[str, Callable[[str], str]] = {
     "runtime": _grammar(RUNTIME_RE, "runtime with a default page (static, php)", 6),
     "nonce": _grammar(NONCE_RE, "probe nonce (32 hex digits)", 32),
     "upload": _grammar(UPLOAD_RE, "upload path inside the site's home", 1200),
+    "staged": _grammar(STAGED_RE, "staged upload (<uploads>/<job id>/upload.zip|files)", 1200),
 }
 
 
@@ -99,6 +105,11 @@ CONFIG_KEYS = {
     "php_max_execution_time": "int",
     "php_upload_max_filesize": "size",
     "php_post_max_size": "size",
+    # Uploads (verb unpack) and logs (home-setup: logs/ belongs to root and the panel's group).
+    "uploads_dir": "path",
+    "panel_group": "group",
+    "upload_max_entries": "int",
+    "upload_max_unpacked": "bytes",
 }
 
 
@@ -124,6 +135,8 @@ def check_config(raw: dict[str, Any]) -> dict[str, Any]:
             ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000
         elif kind == "size":
             ok = isinstance(value, str) and bool(_SIZE_RE.fullmatch(value))
+        elif kind == "bytes":
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**50
         if not ok:
             raise HelperError(f"the helper configuration has a bad {key}: {str(value)[:60]!r}")
         cfg[key] = value
@@ -296,8 +309,9 @@ def user_delete(cfg: dict[str, Any], user: str, domain: str) -> str:
 
 
 def home_setup(cfg: dict[str, Any], user: str, domain: str) -> str:
-    """<home> root:root 0755 (the SFTP chroot) with public/ (user:nginx 2750), logs/ (root:user
-    0750: nginx's master writes there, the customer reads) and tmp/ (user 0700)."""
+    """<home> root:root 0755 (the SFTP chroot) with public/ (user:nginx 2750), logs/ (root:panel
+    group 0750: nginx's master writes there, the panel's web process reads, no site user can;
+    docs/operations.md "Site logs") and tmp/ (user 0700)."""
     entry = _require_user(cfg, user, domain)
     uid, gid, nginx_gid = entry.pw_uid, entry.pw_gid, _gid(cfg["nginx_group"])
     with _web_root(cfg) as root:
@@ -306,7 +320,7 @@ def home_setup(cfg: dict[str, Any], user: str, domain: str) -> str:
             if not _exists(home, HOME_MARKER):
                 _write_file(home, HOME_MARKER, f"{domain}\n", 0, 0, 0o644)
             _ensure_dir(home, "public", uid, nginx_gid, 0o2750)
-            _ensure_dir(home, "logs", 0, gid, 0o750)
+            _ensure_dir(home, "logs", 0, _gid(cfg["panel_group"]), 0o750)
             _ensure_dir(home, "tmp", uid, gid, 0o700)
     return f"home {home_of(cfg, domain)} ready"
 
@@ -734,6 +748,96 @@ def password_clear(cfg: dict[str, Any], user: str) -> str:
     return f"password removed for {user}"
 
 
+# --- verbs: browser uploads -------------------------------------------------------------------
+
+
+def _open_staged(cfg: dict[str, Any], staged: str) -> tuple[int | None, list[tuple[str, int]]]:
+    """As root, open the staged upload (the panel's own files, 0600) without following links:
+    (zip fd, []) or (None, [(name, fd), ...])."""
+    uploads = cfg["uploads_dir"]
+    if os.path.dirname(os.path.dirname(staged)) != uploads:
+        raise HelperError(f"refused: {staged} is not inside {uploads}")
+    if os.path.realpath(staged) != staged:
+        raise HelperError(f"refused: {staged} goes through a symbolic link")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    if staged.endswith(".zip"):
+        fd = os.open(staged, flags)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise HelperError(f"refused: {staged} is not a regular file")
+        return fd, []
+    files: list[tuple[str, int]] = []
+    with _dirfd(staged) as dfd:
+        for name in sorted(os.listdir(dfd)):
+            fd = os.open(name, flags, dir_fd=dfd)
+            files.append((name, fd))
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                for _name, opened in files:
+                    os.close(opened)
+                raise HelperError(f"refused: {staged}/{name[:60]} is not a regular file")
+    return None, files
+
+
+def unpack_upload(
+    cfg: dict[str, Any], user: str, domain: str, staged: str, subdir: str = ""
+) -> str:
+    """Install a staged browser upload into public/[subdir] AS THE SITE USER: root only opens
+    the staged files; a child process drops to the site user (no supplementary groups) and
+    does everything else (panel.tenancy.unpack: checks, staging in tmp/, all or nothing).
+    Prints JSON: {"ok": true, "files", "dirs", "bytes"} or {"ok": false, "code", "name"}."""
+    from panel.tenancy import unpack  # no Django either
+
+    entry = _require_user(cfg, user, domain)
+    limits = unpack.Limits(cfg["upload_max_entries"], cfg["upload_max_unpacked"])
+    home = home_of(cfg, domain)
+    archive_fd, files = _open_staged(cfg, staged)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            os.umask(0o022)
+            try:
+                summary = unpack.install(
+                    public=home / "public",
+                    tmp=home / "tmp",
+                    subdir=subdir,
+                    archive=os.fdopen(archive_fd, "rb") if archive_fd is not None else None,
+                    files=[(name, os.fdopen(fd, "rb")) for name, fd in files],
+                    limits=limits,
+                )
+                result: dict[str, Any] = {"ok": True, **summary.__dict__}
+            except unpack.UnpackError as exc:
+                result = {"ok": False, "code": exc.code, "name": exc.name}
+            os.write(write, json.dumps(result).encode())
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, then exit
+            with contextlib.suppress(BaseException):
+                os.write(write, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+        finally:
+            os._exit(code)
+    os.close(write)
+    for fd in [archive_fd, *(fd for _name, fd in files)]:
+        if fd is not None:
+            os.close(fd)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    try:
+        result = json.loads(b"".join(chunks) or b"{}")
+    except ValueError:
+        result = {}
+    if "ok" not in result:
+        raise HelperError(f"unpack as {user} failed: {result.get('error', 'no result')}")
+    return json.dumps(result)
+
+
 # --- the closed list --------------------------------------------------------------------------
 
 
@@ -742,6 +846,7 @@ class Verb:
     func: Callable[..., str]
     args: tuple[str, ...]  # keys of ARG_TYPES, in order
     stdin: bool = False  # the verb reads its last input (a secret, a batch) from stdin
+    optional: tuple[str, ...] = ()  # trailing arguments that may be left out
 
 
 VERBS: dict[str, Verb] = {
@@ -762,7 +867,7 @@ VERBS: dict[str, Verb] = {
     "keys-write": Verb(keys_write, ("user",), stdin=True),
     "password-set": Verb(password_set, ("user",), stdin=True),
     "password-clear": Verb(password_clear, ("user",)),
-    # Next: "unpack" (user, domain, upload).
+    "unpack": Verb(unpack_upload, ("user", "domain", "staged"), optional=("upload",)),
 }
 
 MAX_STDIN = 1_000_000
@@ -773,12 +878,14 @@ def call(cfg: dict[str, Any], verb: str, args: list[str], stdin: str | None = No
     spec = VERBS.get(verb) if isinstance(verb, str) else None
     if spec is None:
         raise HelperError(f"refused: unknown verb {str(verb)[:40]!r}")
-    if len(args) != len(spec.args):
+    kinds = (*spec.args, *spec.optional)[: len(args)]
+    if not len(spec.args) <= len(args) <= len(spec.args) + len(spec.optional):
+        optional = f" [{' '.join(spec.optional)}]" if spec.optional else ""
         raise HelperError(
             f"refused: {verb} takes {len(spec.args)} argument(s) "
-            f"({' '.join(spec.args) or 'none'}), not {len(args)}"
+            f"({' '.join(spec.args) or 'none'}{optional}), not {len(args)}"
         )
-    values = [ARG_TYPES[kind](value) for kind, value in zip(spec.args, args, strict=True)]
+    values = [ARG_TYPES[kind](value) for kind, value in zip(kinds, args, strict=True)]
     if spec.stdin:
         if stdin is not None and len(stdin) > MAX_STDIN:
             raise HelperError("refused: too much input on stdin")

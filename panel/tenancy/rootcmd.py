@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -58,6 +59,10 @@ def helper_config() -> dict[str, Any]:
             "php_max_execution_time": settings.NUSANTARA_PHP_MAX_EXECUTION_TIME,
             "php_upload_max_filesize": _php_size(settings.NUSANTARA_MAX_BODY_SIZE),
             "php_post_max_size": _php_size(settings.NUSANTARA_MAX_BODY_SIZE),
+            "uploads_dir": str(Path(settings.NUSANTARA_DATA_DIR) / "uploads"),
+            "panel_group": settings.NUSANTARA_PANEL_GROUP,
+            "upload_max_entries": settings.NUSANTARA_UPLOAD_MAX_ENTRIES,
+            "upload_max_unpacked": settings.NUSANTARA_UPLOAD_MAX_UNPACKED,
         }
     )
 

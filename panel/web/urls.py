@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from panel.tenancy import file_views
+
 from .views import dashboard, jobs, sftp, sites
 
 urlpatterns = [
@@ -20,6 +22,8 @@ urlpatterns = [
         name="site_certificate_upload",
     ),
     path("sites/<uuid:pk>/sftp/", sftp.site_sftp, name="site_sftp"),
+    path("sites/<uuid:pk>/files/", file_views.site_files, name="site_files"),
+    path("sites/<uuid:pk>/logs/", file_views.site_logs, name="site_logs"),
     path("certificates/", jobs.certificate_list, name="certificate_list"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<uuid:pk>/", jobs.job_detail, name="job_detail"),

@@ -66,6 +66,10 @@ def cfg(tmp_path):
         "php_max_execution_time": 60,
         "php_upload_max_filesize": "64M",
         "php_post_max_size": "64M",
+        "uploads_dir": str(tmp_path / "uploads"),
+        "panel_group": "root",
+        "upload_max_entries": 100,
+        "upload_max_unpacked": 10_000_000,
     }
     yield helper.check_config(raw)
     for name in (USER, "np00000000aa"):
@@ -102,7 +106,14 @@ def test_unknown_verb_and_wrong_argument_counts_are_refused(cfg):
 @pytest.mark.parametrize("verb", [v for v, spec in helper.VERBS.items() if spec.args])
 def test_hostile_arguments_are_refused_for_every_verb_and_change_nothing(cfg, verb):
     spec = helper.VERBS[verb]
-    good = {"user": USER, "domain": DOMAIN, "runtime": "php", "nonce": "a" * 32, "upload": "x.zip"}
+    good = {
+        "user": USER,
+        "domain": DOMAIN,
+        "runtime": "php",
+        "nonce": "a" * 32,
+        "upload": "x.zip",
+        "staged": f"{cfg['uploads_dir']}/00000000-0000-0000-0000-000000000000/upload.zip",
+    }
     before_fs, before_pw = _snapshot(Path(cfg["web_root"]).parent), _passwd()
     for position, kind in enumerate(spec.args):
         values = HOSTILE + (BAD_DOMAINS if kind == "domain" else [])
@@ -163,7 +174,8 @@ def test_user_and_home_are_created_idempotently_with_the_right_owners_and_modes(
 
     assert owner_mode(home) == (0, 0, 0o755)
     assert owner_mode(home / "public") == (entry.pw_uid, nogroup, 0o2750)
-    assert owner_mode(home / "logs") == (0, entry.pw_gid, 0o750)
+    # logs/: the panel's group (here root's) reads it, no site user (docs/operations.md).
+    assert owner_mode(home / "logs") == (0, 0, 0o750)
     assert owner_mode(home / "tmp") == (entry.pw_uid, entry.pw_gid, 0o700)
     call(cfg, "default-page", [USER, DOMAIN, "php"])
     assert owner_mode(home / "public" / "index.php") == (entry.pw_uid, nogroup, 0o640)

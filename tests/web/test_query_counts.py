@@ -21,6 +21,7 @@ PAGES = [
     "/jobs/",
     "/jobs/?status=failed",
     "{site}",
+    "{site}logs/",
     "{job}",
 ]
 

@@ -167,6 +167,9 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     context["suspend_form"] = forms.get("suspend_form") or SiteSuspendForm()
     context["hsts_form"] = forms.get("hsts_form") or SiteHstsForm()
     context["suspension"] = _suspension(site)
+    from panel.tenancy.file_views import upload_context
+
+    context.update(upload_context(site, jobs, forms.get("files_form")))
     if request.user.is_admin:
         from panel.sites.nginx import read_vhosts
 
