@@ -23,6 +23,7 @@ from panel.jobs.models import Job
 from panel.sites import nginx as ngx
 from panel.sites.models import Runtime, Site, SiteStatus
 from panel.sites.services import site_create, site_update
+from panel.tenancy import homes
 from tests.conftest import require
 
 HOSTILE = list(";{}#$\"'\\\n\r\t \x00\x0b\x1b%`()[]:/*,=")
@@ -183,6 +184,10 @@ def _assert_intended(site: Site) -> None:
         want_values["UPSTREAM"] = "127.0.0.1:3000"
     want = _skeleton(_tree(ngx.render_site(reference)), want_values)
     assert _skeleton(_tree(text), got_values) == want
+    # nginx -t opens the site's log files: provisioning creates logs/ before the vhost.
+    logs = homes.logs_dir(site)
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
     _nginx_t(text)
 
 
