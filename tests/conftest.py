@@ -37,6 +37,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the site users that tests provisioned through the worker without deleting the site
+    (fault tests, bursts): a panel-made user whose web root is gone with its test's temporary
+    directory. Another run's users keep their (still existing) web root and are left alone."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+    import subprocess
+    import tempfile
+
+    from panel.tenancy.helper import GECOS_PREFIX
+
+    tmp = tempfile.gettempdir().rstrip("/") + "/"
+    for entry in pwd.getpwall():
+        web_root = os.path.dirname(entry.pw_dir)
+        if (
+            entry.pw_gecos.startswith(GECOS_PREFIX)
+            and entry.pw_dir.startswith(tmp)
+            and not os.path.exists(web_root)
+        ):
+            subprocess.run(["userdel", entry.pw_name], capture_output=True, check=False)
+            subprocess.run(["groupdel", entry.pw_name], capture_output=True, check=False)
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip when a service is missing locally; in CI a missing service is a failure."""
     if condition:
