@@ -107,6 +107,7 @@ def main() -> int:
         "NUSANTARA_HTTPS_LISTEN": f"127.0.0.1:{svc.https_port}",
         "NUSANTARA_MAX_SITES_PER_USER": "100000",
         "DJANGO_SETTINGS_MODULE": "nusantara.settings",
+        "DEBUG": os.environ.get("DEBUG", "True"),  # the embedded setup; the default is off
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
