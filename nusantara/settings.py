@@ -242,6 +242,9 @@ for _proxy in NUSANTARA_TRUSTED_PROXIES:
             f"NUSANTARA_TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR network."
         ) from None
 AXES_CLIENT_IP_CALLABLE = "panel.client_ip.client_ip"
+# django-otp's admin would show every user's TOTP secret and QR code to any admin (and its views
+# crash on a missing device); the panel resets two-factor from the user page instead.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 OTP_TOTP_ISSUER = "Nusantara Panel"
 OTP_TOTP_TOLERANCE = 1
