@@ -23,6 +23,7 @@ import traceback
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -272,14 +273,17 @@ class Fuzzer:
         for raw in RAW_QUERIES if raw else []:
             self._check("GET", path, lambda r=raw: self.client.get(f"{path}?{r}"), f"raw={raw:.40}")
 
+    def _post(self, path: str, data: dict[str, str]) -> Any:
+        # As a browser sends a form without files (and far cheaper to parse than multipart).
+        body = urlencode(data)
+        return self.client.post(path, body, content_type="application/x-www-form-urlencoded")
+
     def post(self, path: str, values: list[str], actions: bool) -> None:
         token = self.client.cookies["csrftoken"].value
         for value in values:
             data = {name: value for name in self.world.fields}
             data["csrfmiddlewaretoken"] = token
-            self._check(
-                "POST", path, lambda d=data: self.client.post(path, d), f"all={value!r:.40}"
-            )
+            self._check("POST", path, lambda d=data: self._post(path, d), f"all={value!r:.40}")
         if not actions:
             return
         for action in sorted(self.world.actions):
@@ -287,12 +291,10 @@ class Fuzzer:
                 data = {name: value for name in self.world.fields}
                 data.update(action=action, csrfmiddlewaretoken=token)
                 what = f"action={action} all={value!r:.40}"
-                self._check("POST", path, lambda d=data: self.client.post(path, d), what)
+                self._check("POST", path, lambda d=data: self._post(path, d), what)
         # A POST with no fields at all, and one without a CSRF token (a 403, not a 500).
-        self._check(
-            "POST", path, lambda: self.client.post(path, {"csrfmiddlewaretoken": token}), "empty"
-        )
-        self._check("POST", path, lambda: self.client.post(path, {}), "no csrf")
+        self._check("POST", path, lambda: self._post(path, {"csrfmiddlewaretoken": token}), "empty")
+        self._check("POST", path, lambda: self._post(path, {}), "no csrf")
 
 
 @pytest.fixture
