@@ -31,6 +31,7 @@ TARGET_P50 = 2.0
 
 def _setup_django(tmp: Path) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nusantara.settings")
+    os.environ.setdefault("DEBUG", "True")  # the embedded setup; the settings default is off
     os.environ["NUSANTARA_DATA_DIR"] = str(tmp / "data")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp / 'bench.sqlite3'}")
     os.environ["AXES_ENABLED"] = "False"

@@ -360,6 +360,7 @@ def main() -> None:
     if not url.startswith("postgres"):
         raise SystemExit("Set DATABASE_URL to a scratch PostgreSQL database, e.g. .../np_bench")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nusantara.settings")
+    os.environ.setdefault("DEBUG", "True")  # the embedded setup; the settings default is off
     os.environ.setdefault("AXES_ENABLED", "False")
     os.environ.setdefault("LOG_LEVEL", "ERROR")
     # One connection for the whole run: the schema switch is a session setting.

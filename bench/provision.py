@@ -110,6 +110,7 @@ def main() -> int:
         "NUSANTARA_RATE_ACCOUNT_SITES": "off",
         "NUSANTARA_RATE_ACCOUNT_JOBS": "off",
         "DJANGO_SETTINGS_MODULE": "nusantara.settings",
+        "DEBUG": os.environ.get("DEBUG", "True"),  # the embedded setup; the default is off
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)

@@ -2,12 +2,14 @@
 
 The embedded default keeps every piece of state under ./var/ of the checkout: a SQLite database,
 the secret key, ACME data, vhosts and web roots. Production sets DATABASE_URL, SECRET_KEY,
-ALLOWED_HOSTS and DEBUG=False; the panel refuses to start when one of them is missing.
+ALLOWED_HOSTS; DEBUG is off unless set to True (bin/run does), and with DEBUG off the panel
+refuses to start when SECRET_KEY or ALLOWED_HOSTS is missing.
 """
 
 from __future__ import annotations
 
 import grp
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -31,7 +33,9 @@ def _file_env(name: str) -> None:
 for _name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
     _file_env(_name)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Fail closed: production is the default. The embedded quick start (bin/run) and the tests set
+# DEBUG=True themselves.
+DEBUG = env.bool("DEBUG", default=False)
 
 DATA_DIR = Path(env.str("NUSANTARA_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 NUSANTARA_DATA_DIR = DATA_DIR
@@ -227,6 +231,22 @@ AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
+# --- Client IPs behind a reverse proxy (panel/client_ip.py; docs/security-web.md) ---
+# X-Forwarded-For is believed only from these peers (IPs or CIDRs); empty: REMOTE_ADDR is the
+# client. Login throttling (axes) and the audit both take the client IP from one function.
+NUSANTARA_TRUSTED_PROXIES = env.list("NUSANTARA_TRUSTED_PROXIES", default=[])
+for _proxy in NUSANTARA_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"NUSANTARA_TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR network."
+        ) from None
+AXES_CLIENT_IP_CALLABLE = "panel.client_ip.client_ip"
+# django-otp's admin would show every user's TOTP secret and QR code to any admin (and its views
+# crash on a missing device); the panel resets two-factor from the user page instead.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 OTP_TOTP_ISSUER = "Nusantara Panel"
 OTP_TOTP_TOLERANCE = 1

@@ -56,6 +56,8 @@ def test_bin_run_on_a_clean_clone_serves_the_panel_and_the_admin_logs_in(tmp_pat
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DATABASE_URL", "NUSANTARA_", "DJANGO_", "VIRTUAL_ENV"))
+        # bin/run must choose DEBUG itself: the settings' default is off (production).
+        and k != "DEBUG"
     }
     env["BIND"] = f"127.0.0.1:{port}"
     sites_port = _free_port()

@@ -105,14 +105,14 @@ def test_check_deploy_does_complain_about_a_weak_key(tmp_path):
 
 def test_embedded_default_generates_the_secret_key_once_with_mode_0600(tmp_path):
     show_key = SETUP + "; from django.conf import settings; print(settings.SECRET_KEY)"
-    first = run(tmp_path, "-c", show_key)
+    first = run(tmp_path, "-c", show_key, DEBUG="True")
     assert first.returncode == 0, first.stderr
     key_file = tmp_path / "var" / "secret_key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     key = key_file.read_text().strip()
     assert first.stdout.strip() == key
     assert len(key) >= 50
-    second = run(tmp_path, "-c", show_key)
+    second = run(tmp_path, "-c", show_key, DEBUG="True")
     assert second.stdout.strip() == key  # generated once, then reused
 
 
@@ -143,6 +143,29 @@ def test_database_url_selects_the_backend(tmp_path, value):
         SETUP
         + "; from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])",
         DATABASE_URL=url,
+        DEBUG="True",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith({"sqlite": "sqlite3", "postgres": "postgresql"}[value])
+
+
+def test_debug_is_off_when_the_variable_is_absent(tmp_path):
+    # Fail closed: a production install that forgets DEBUG is not in debug mode. Without
+    # SECRET_KEY it therefore refuses to start instead of generating one.
+    show = SETUP + "; from django.conf import settings; print(settings.DEBUG)"
+    result = run(tmp_path, "-c", show, SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="panel.example.com")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    bare = run(tmp_path, "-c", show)
+    assert bare.returncode != 0
+    assert "SECRET_KEY is required when DEBUG is off" in bare.stderr
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(tmp_path):
+    show = SETUP + "; from django.conf import settings; print(settings.NUSANTARA_TRUSTED_PROXIES)"
+    good = run(tmp_path, "-c", show, DEBUG="True", NUSANTARA_TRUSTED_PROXIES="127.0.0.1,10.0.0.0/8")
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.strip() == "['127.0.0.1', '10.0.0.0/8']"
+    bad = run(tmp_path, "-c", show, DEBUG="True", NUSANTARA_TRUSTED_PROXIES="127.0.0.1,nginx")
+    assert bad.returncode != 0
+    assert "NUSANTARA_TRUSTED_PROXIES" in bad.stderr and "'nginx'" in bad.stderr

@@ -26,7 +26,8 @@ PAGE_SIZE = 50
 
 @admin_required
 def user_list(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
+    # PostgreSQL text cannot hold NUL (a 500), and no username has one.
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:150]
     users = User.objects.annotate(
         has_2fa=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
     ).order_by("username")

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -24,6 +24,8 @@ _RECOVERY_SESSION_KEY = "np_recovery_codes"
 
 
 def _safe_next(request: HttpRequest, fallback: str = "/") -> str:
+    """`next` when it is a URL on this host, else the fallback. A URL, never a view name: callers
+    use HttpResponseRedirect, since redirect("-1") would try to reverse it and crash."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -54,7 +56,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     """Second step of the login for users with two-factor enabled."""
     next_url = _safe_next(request)
     if request.user.is_verified() or not two_factor.has_two_factor(request.user):
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)
     form = OTPTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         device, throttled = two_factor.verify_any(request.user, form.cleaned_data["otp_token"])
@@ -77,7 +79,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
                     _("You signed in with a recovery code. %(count)s codes are left.")
                     % {"count": two_factor.recovery_remaining(request.user)},
                 )
-            return redirect(next_url)
+            return HttpResponseRedirect(next_url)
         audit_record(
             actor=request.user, action="auth.otp_failed", target=request.user, metadata=meta
         )

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.db import models
 
+from panel.client_ip import client_ip
+
 from .models import AuditLog
 
 # Keys that must never be stored, whatever a caller passes by mistake.
@@ -64,6 +66,6 @@ def request_meta(request: Any) -> dict[str, str]:
     if request is None:
         return {}
     return {
-        "ip": request.META.get("REMOTE_ADDR", ""),
+        "ip": client_ip(request),
         "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
     }

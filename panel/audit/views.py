@@ -27,6 +27,8 @@ from .models import AuditLog
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
+DATE_MIN = dt.date(1970, 1, 1)
+DATE_MAX = dt.date(9998, 12, 31)
 
 
 class AuditFilterForm(forms.Form):
@@ -45,6 +47,24 @@ class AuditFilterForm(forms.Form):
     date_to = forms.DateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+
+    def _clean_day(self, name: str) -> dt.date | None:
+        # A day at the edge of the calendar (9999-12-31, 0001-01-01) overflows once it becomes
+        # the next midnight or is converted to UTC; no audit entry is that old or that new.
+        day = self.cleaned_data.get(name)
+        if day is not None and not (DATE_MIN <= day <= DATE_MAX):
+            raise forms.ValidationError(
+                _("Enter a date between %(first)s and %(last)s."),
+                code="out_of_range",
+                params={"first": DATE_MIN.isoformat(), "last": DATE_MAX.isoformat()},
+            )
+        return day
+
+    def clean_date_from(self) -> dt.date | None:
+        return self._clean_day("date_from")
+
+    def clean_date_to(self) -> dt.date | None:
+        return self._clean_day("date_to")
 
     def clean(self) -> dict:
         data = super().clean()

@@ -9,12 +9,18 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .files import CertInfo
+
+# A real chain is the certificate and one to three intermediates, a few KiB of PEM; more is a
+# mistake or an attempt to make nginx load something huge on every handshake.
+MAX_CHAIN_CERTS = 10
+MAX_UPLOAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,21 @@ def check_upload(domain: str, chain_pem: str, key_pem: str) -> CheckedUpload:
     """Validate a PEM chain + key for `domain`; raise ValidationError with a specific code."""
     chain_pem = (chain_pem or "").strip()
     key_pem = (key_pem or "").strip()
+    limit = {"size": MAX_UPLOAD_BYTES // 1024}
+    if len(chain_pem.encode(errors="replace")) > MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            _(
+                "The certificate chain is larger than %(size)s KiB; upload only the certificate "
+                "and its intermediates."
+            )
+            % limit,
+            code="cert_too_large",
+        )
+    if len(key_pem.encode(errors="replace")) > MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            _("The private key is larger than %(size)s KiB; upload only the key.") % limit,
+            code="key_too_large",
+        )
     if "-----BEGIN CERTIFICATE-----" not in chain_pem:
         raise ValidationError(
             _(
@@ -62,6 +83,7 @@ def check_upload(domain: str, chain_pem: str, key_pem: str) -> CheckedUpload:
             _("The certificate could not be read: the PEM data is damaged or incomplete."),
             code="cert_not_pem",
         )
+    _check_chain(certs)
     if "PRIVATE KEY-----" not in key_pem:
         raise ValidationError(
             _(
@@ -77,7 +99,7 @@ def check_upload(domain: str, chain_pem: str, key_pem: str) -> CheckedUpload:
             _("The private key is protected by a passphrase; upload it without one."),
             code="key_encrypted",
         )
-    except (ValueError, serialization.UnsupportedAlgorithm):
+    except (ValueError, UnsupportedAlgorithm):
         # Deliberately without the exception text: it could quote key material.
         raise ValidationError(
             _("The private key could not be read: the PEM data is damaged or not a key."),
@@ -122,6 +144,55 @@ def check_upload(domain: str, chain_pem: str, key_pem: str) -> CheckedUpload:
         expires_at=leaf.not_valid_after_utc,
     )
     return CheckedUpload(fullchain_pem=pem, key_pem=key_out, info=info)
+
+
+def _check_chain(certs: list[x509.Certificate]) -> None:
+    """The chain is the certificate, then each issuer in order: every certificate is signed by
+    the next one. The last one is not checked against a root store (nginx does not either)."""
+    if len(certs) > MAX_CHAIN_CERTS:
+        raise ValidationError(
+            _("The chain has %(count)s certificates; at most %(max)s are accepted.")
+            % {"count": len(certs), "max": MAX_CHAIN_CERTS},
+            code="cert_chain_too_long",
+        )
+    seen: set[bytes] = set()
+    for position, cert in enumerate(certs, start=1):
+        der = cert.public_bytes(serialization.Encoding.DER)
+        if der in seen:
+            raise ValidationError(
+                _(
+                    "Certificate %(n)s in the chain is a copy of an earlier one; upload each "
+                    "certificate once."
+                )
+                % {"n": position},
+                code="cert_chain_duplicate",
+            )
+        seen.add(der)
+    for position, (cert, issuer) in enumerate(zip(certs, certs[1:], strict=False), start=1):
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            raise ValidationError(
+                _(
+                    "Certificate %(n)s in the chain (%(subject)s) is not issued by the certificate "
+                    "after it (%(next)s). Put the certificate first, then each intermediate in "
+                    "order."
+                )
+                % {
+                    "n": position,
+                    "subject": _subject(cert),
+                    "next": _subject(issuer),
+                },
+                code="cert_chain_order",
+            )
+
+
+def _subject(cert: x509.Certificate) -> str:
+    try:
+        text = cert.subject.rfc4514_string()
+    except ValueError:
+        text = ""
+    return (text or "?")[:200]
 
 
 def _fmt(when: dt.datetime) -> str:

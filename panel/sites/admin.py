@@ -32,7 +32,9 @@ class SiteAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "runtime", "created_at")
     search_fields = ("domain", "root_path", "created_by__username")
     list_select_related = ("created_by",)
-    autocomplete_fields = ("created_by",)
+    # Not autocomplete_fields: Django's autocomplete widget renders a bad owner id sent back with
+    # the form by filtering on it, and an invalid UUID there is a 500; the raw-id widget copes.
+    raw_id_fields = ("created_by",)
     # suspended_at changes only through the panel's suspend/resume jobs (they re-render nginx).
     readonly_fields = ("id", "suspended_at", "created_at", "updated_at")
     fields = (

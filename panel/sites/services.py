@@ -309,11 +309,18 @@ def site_set_hsts(*, user: User, site: Site, enabled: bool) -> Job:
 
 def site_delete(*, user: User, site: Site) -> Job:
     """Mark the site `deleting` and queue the `site.delete` job that removes it from disk,
-    from nginx and finally from the database. Raises JobBusy while another job is active."""
+    from nginx and finally from the database. Raises JobBusy while another job is active, and
+    ValidationError when its owner tries to delete a suspended site (only an admin may)."""
     if user.role != Role.ADMIN and site.created_by_id != user.pk:
         raise PermissionDenied
     with transaction.atomic():
         site = Site.objects.select_for_update().get(pk=site.pk)
+        if site.suspended_at is not None and user.role != Role.ADMIN:
+            # Deleting and re-creating it would undo the suspension behind the admin's back.
+            message = _(
+                "An administrator suspended this site; only an administrator can delete it."
+            )
+            raise ValidationError({"__all__": ValidationError(message, code="suspended")})
         job = job_create(
             type="site.delete",
             payload={"domain": site.domain},

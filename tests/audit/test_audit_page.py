@@ -76,6 +76,47 @@ def test_a_reversed_date_range_is_an_error_on_the_field(admin_client) -> None:
     assert response.context["form"].errors["date_to"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "date_to=9999-12-31",
+        "date_from=9999-12-31",
+        "date_from=0001-01-01",
+        "date_to=0001-01-01",
+        "date_from=0001-01-01&date_to=9999-12-31",
+    ],
+)
+def test_dates_at_the_edge_of_the_calendar_are_a_form_error(admin_client, owner, query) -> None:
+    _entry(owner, "site.create")
+    response = admin_client.get(f"/audit/?{query}")
+    assert response.status_code == 200
+    field = query.split("=")[0]
+    assert response.context["form"].errors[field] == [
+        "Enter a date between 1970-01-01 and 9998-12-31."
+    ]
+    assert "Enter a date between 1970-01-01 and 9998-12-31." in response.content.decode()
+
+    export = admin_client.get(f"/audit/export.csv?{query}")
+    assert export.status_code == 400
+    assert "Enter a date between 1970-01-01 and 9998-12-31." in export.content.decode()
+
+
+@pytest.mark.parametrize("value", ["2026-02-30", "2026-13-01", "99999999-01-01", "%00", "x" * 5000])
+def test_garbled_dates_are_a_form_error(admin_client, value) -> None:
+    response = admin_client.get("/audit/", {"date_to": value})
+    assert response.status_code == 200
+    assert response.context["form"].errors["date_to"]
+    assert admin_client.get("/audit/export.csv", {"date_to": value}).status_code == 400
+
+
+def test_the_last_allowed_day_still_filters(admin_client, owner) -> None:
+    _entry(owner, "site.create")
+    response = admin_client.get("/audit/?date_from=1970-01-01&date_to=9998-12-31")
+    assert not response.context["form"].errors
+    assert _actions(response) == ["site.create"]
+    assert admin_client.get("/audit/export.csv?date_to=9998-12-31").status_code == 200
+
+
 def test_pages_of_fifty_with_newer_and_older_links(admin_client, owner) -> None:
     AuditLog.objects.bulk_create(
         AuditLog(actor=owner, action=f"x.{i:03d}", target_type="t") for i in range(60)

@@ -30,6 +30,7 @@ def test_database_url() -> str:
 def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["DATABASE_URL"] = test_database_url()
+    env.setdefault("DEBUG", "True")  # the embedded setup, like the test process (debug_env.py)
     env.update(extra)
     return env
 

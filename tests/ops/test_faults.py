@@ -97,6 +97,7 @@ def _env(database_url: str, nginx_settings: dict, redis_url: str | None = None) 
         {
             "DATABASE_URL": database_url,
             "SECRET_KEY": "fault-tests-secret-key",
+            "DEBUG": os.environ.get("DEBUG", "True"),
             "PYTHONUNBUFFERED": "1",
             "Q_WORKERS": "2",
             "NUSANTARA_JOB_TIMEOUT": "20",

@@ -59,6 +59,7 @@ def worker_env(**overrides: Any) -> dict[str, str]:
     env["DATABASE_URL"] = _database_url()
     env["SECRET_KEY"] = settings.SECRET_KEY
     env["DJANGO_SETTINGS_MODULE"] = "nusantara.settings"
+    env.setdefault("DEBUG", "True")  # the embedded setup, like the test process (debug_env.py)
     env["PYTHONUNBUFFERED"] = "1"
     for name in dir(settings):
         if name.startswith("NUSANTARA_"):

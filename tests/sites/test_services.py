@@ -218,6 +218,25 @@ def test_admin_suspends_with_a_reason_through_a_job(admin_user, owner):
     assert entry.actor == admin_user and entry.metadata["reason"] == "Invoice unpaid"
 
 
+def test_owner_cannot_delete_a_suspended_site_but_an_admin_can(admin_user, owner):
+    from django.utils import timezone
+
+    site = SiteFactory(created_by=owner, suspended_at=timezone.now())
+    with pytest.raises(ValidationError) as exc:
+        site_delete(user=owner, site=site)
+    assert exc.value.error_dict["__all__"][0].code == "suspended"
+    assert "only an administrator can delete it" in exc.value.messages[0]
+    site.refresh_from_db()
+    assert site.status == SiteStatus.ACTIVE
+    assert not Job.objects.filter(type="site.delete").exists()
+    assert not AuditLog.objects.filter(action="site.delete").exists()
+
+    job = site_delete(user=admin_user, site=site)
+    assert job.type == "site.delete"
+    site.refresh_from_db()
+    assert site.status == SiteStatus.DELETING
+
+
 def test_suspension_rules(admin_user, owner):
     site = SiteFactory(created_by=owner)
     with pytest.raises(PermissionDenied):

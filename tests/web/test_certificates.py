@@ -82,3 +82,45 @@ def test_upload_errors_appear_under_their_fields_and_key_is_not_echoed(owner_cli
 def test_upload_requires_both_fields(owner_client, site):
     html = owner_client.post(f"/sites/{site.pk}/certificate/upload/", {}).content.decode()
     assert 'id="id_chain_pem_error"' in html and 'id="id_key_pem_error"' in html
+
+
+@pytest.mark.parametrize(
+    "bad_key",
+    [
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        "-----BEGIN EC PRIVATE KEY-----\nÄÖ\n-----END EC PRIVATE KEY-----\n",
+    ],
+)
+def test_a_malformed_private_key_is_a_message_under_the_field(owner_client, site, bad_key):
+    # Once a 500: the refusal itself crashed (a misnamed exception class).
+    from tests.certificates.certgen import cert_pem, make_leaf
+
+    _key, leaf = make_leaf([site.domain])
+    response = owner_client.post(
+        f"/sites/{site.pk}/certificate/upload/", {"chain_pem": cert_pem(leaf), "key_pem": bad_key}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="id_key_pem_error"' in html
+    assert "The private key could not be read" in html
+    assert not site.certificates.exists()
+
+
+def test_copies_of_the_leaf_as_a_chain_are_refused_on_the_page(owner_client, site):
+    from tests.certificates.certgen import cert_pem, key_pem, make_leaf
+
+    key, leaf = make_leaf([site.domain])
+    response = owner_client.post(
+        f"/sites/{site.pk}/certificate/upload/",
+        {"chain_pem": cert_pem(leaf) * 3000, "key_pem": key_pem(key)},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="id_chain_pem_error"' in html
+    assert "larger than 64 KiB" in html
+    response = owner_client.post(
+        f"/sites/{site.pk}/certificate/upload/",
+        {"chain_pem": cert_pem(leaf) * 3, "key_pem": key_pem(key)},
+    )
+    assert "Certificate 2 in the chain is a copy of an earlier one" in response.content.decode()
+    assert not site.certificates.exists()

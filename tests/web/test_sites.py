@@ -366,6 +366,30 @@ def test_admin_suspends_from_the_site_page_and_the_owner_reads_why(
     assert 'name="action" value="resume"' in html
 
 
+def test_owner_of_a_suspended_site_sees_why_it_cannot_be_deleted(admin_client, owner_client, site):
+    from django.utils import timezone
+
+    site.suspended_at = timezone.now()
+    site.save()
+    reason = "An administrator suspended this site; only an administrator can delete it."
+    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert f'action="/sites/{site.pk}/delete/"' not in html
+    assert 'data-testid="delete-suspended"' in html and reason in html
+
+    # A hand-made POST is refused with the same reason, and nothing is queued.
+    response = owner_client.post(
+        f"/sites/{site.pk}/delete/", {"confirm_domain": site.domain}, follow=True
+    )
+    assert reason in response.content.decode()
+    assert not site_jobs(site).filter(type="site.delete").exists()
+
+    html = admin_client.get(f"/sites/{site.pk}/").content.decode()
+    assert f'action="/sites/{site.pk}/delete/"' in html
+    response = admin_client.post(f"/sites/{site.pk}/delete/", {"confirm_domain": site.domain})
+    assert response.status_code == 302
+    assert site_jobs(site).filter(type="site.delete").exists()
+
+
 @pytest.mark.parametrize(
     ("path", "data"),
     [
