@@ -232,7 +232,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
-# --- Client IPs behind a reverse proxy (panel/client_ip.py; docs/security-web.md) ---
+# --- Client IPs behind a reverse proxy (panel/client_ip.py; docs/security.md) ---
 # X-Forwarded-For is believed only from these peers (IPs or CIDRs); empty: REMOTE_ADDR is the
 # client. Login throttling (axes) and the audit both take the client IP from one function.
 NUSANTARA_TRUSTED_PROXIES = env.list("NUSANTARA_TRUSTED_PROXIES", default=[])
@@ -346,7 +346,7 @@ if NUSANTARA_ACME_KEY_TYPE not in ("ecdsa", "rsa"):
     raise ImproperlyConfigured("NUSANTARA_ACME_KEY_TYPE must be 'ecdsa' or 'rsa'.")
 
 
-# --- Rate limits on actions that cost the server or the CA (docs/security-limits.md) ---
+# --- Rate limits on actions that cost the server or the CA (docs/security.md) ---
 # "COUNT/PERIOD" with PERIOD in seconds, minutes or hours (600s, 10m, 1h); "off" disables one.
 _RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
 

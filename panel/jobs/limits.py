@@ -3,7 +3,7 @@ ACME order and its validations). Counted from what the panel records anyway (the
 the audit entry of a certificate upload, which runs no job), checked by the services under their
 row lock before they write anything, so a refused request changes nothing and records nothing.
 
-Each limit is a setting `NUSANTARA_RATE_*` = (count, seconds) or None (off); docs/security-limits.md
+Each limit is a setting `NUSANTARA_RATE_*` = (count, seconds) or None (off); docs/security.md
 lists them. Admins get NUSANTARA_RATE_ADMIN_FACTOR times the per-account and per-site change
 limits; the certificate limits are the same for everyone, because the CA's are.
 """

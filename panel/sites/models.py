@@ -45,7 +45,7 @@ class Site(models.Model):
     # answers 503); NULL otherwise.
     suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
     # Extra column (docs/schema.md): the owner switched on HSTS for the site's HTTPS vhost
-    # (Strict-Transport-Security, two years); off unless asked for, see docs/security-tls.md.
+    # (Strict-Transport-Security, two years); off unless asked for, see docs/security.md.
     hsts = models.BooleanField(_("HSTS"), default=False, db_default=False)
     # Extra column (docs/schema.md): the site's own Linux user ("np" + 10 hex digits of the id),
     # which owns its files and runs its PHP. NULL only for sites created before tenancy, until

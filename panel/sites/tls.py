@@ -1,7 +1,7 @@
 """The TLS profile of customer vhosts: Mozilla's "intermediate" configuration (version 5.7, the
 one sslyze checks against), and whether a certificate can have OCSP stapling.
 
-See docs/security-tls.md for the choices (why these ciphers, why one shared session cache, why
+See docs/security.md for the choices (why these ciphers, why one shared session cache, why
 stapling only when the certificate names an OCSP responder).
 """
 

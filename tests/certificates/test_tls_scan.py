@@ -117,7 +117,7 @@ def test_sslyze_finds_an_issued_site_compliant_with_mozilla_intermediate(
         _accepted(result, "tls_1_3_cipher_suites"),
     )
     assert tls12 and set(tls12) <= INTERMEDIATE_TLS12, tls12
-    # No ssl_dhparam: the profile's DHE suites are never offered (docs/security-tls.md).
+    # No ssl_dhparam: the profile's DHE suites are never offered (docs/security.md).
     assert not [suite for suite in tls12 if suite.startswith("TLS_DHE_")]
     assert tls13 and set(tls13) <= INTERMEDIATE_TLS13, tls13
     # The same list as the one the vhosts carry (OpenSSL names there).

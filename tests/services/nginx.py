@@ -50,7 +50,7 @@ http {{
     server {{
         listen 127.0.0.1:{https_port} ssl default_server;
         # The default server of a port decides the TLS versions and key exchange groups
-        # before SNI picks the vhost: the vhosts' profile (docs/security-tls.md).
+        # before SNI picks the vhost: the vhosts' profile (docs/security.md).
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_ecdh_curve X25519:prime256v1:secp384r1;
         ssl_certificate {dir}/default.crt;

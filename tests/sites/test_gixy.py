@@ -2,7 +2,7 @@
 vhost of every kind, included from each main config we ship, as an administrator installs it.
 
 No HIGH finding at all; every MEDIUM one must be on ALLOWED below, each with the reason it is
-fine (docs/security-tls.md "gixy findings"). The same wrappers also pass the real `nginx -t`.
+fine (docs/security.md "gixy findings"). The same wrappers also pass the real `nginx -t`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.conftest import require
 ROOT = Path(__file__).resolve().parents[2]
 GIXY = [sys.executable, "-m", "gixy"]
 
-# (plugin, why it is fine). Keep docs/security-tls.md in step.
+# (plugin, why it is fine). Keep docs/security.md in step.
 ALLOWED = {
     "hsts_header": (
         "HSTS is a per-site choice of the owner, off by default: once sent it cannot be taken "
@@ -39,7 +39,7 @@ ALLOWED = {
 }
 
 # Only in Debian's own nginx.conf, which the panel does not ship (the Docker image's is ours and
-# sets it). A capacity setting, not a security one: docs/security-tls.md says when to raise it.
+# sets it). A capacity setting, not a security one: docs/security.md says when to raise it.
 ALLOWED_IN_DEBIAN_STOCK = {
     "worker_rlimit_nofile_vs_connections": (
         "Debian's stock nginx.conf has worker_connections 768 and no worker_rlimit_nofile; "
