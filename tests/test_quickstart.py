@@ -1,5 +1,6 @@
 """The README's first command on a clean clone: bin/run serves the panel and its printed admin
-credentials log in to /admin/."""
+credentials log in to /admin/; a PHP site created there is served by its private nginx through
+its private php-fpm; stopping it leaves no process behind."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
@@ -33,8 +35,18 @@ def _csrf(html: str) -> str:
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout to clone")
-def test_bin_run_on_a_clean_clone_serves_the_panel_and_the_admin_logs_in(tmp_path):
-    clone = tmp_path / "clone"
+def test_bin_run_on_a_clean_clone_serves_the_panel_and_the_admin_logs_in():
+    # Not under pytest's tmp_path (0700 parents): as root, the embedded php-fpm runs PHP as
+    # nobody, which must be able to walk down to the sites' files.
+    base = Path(tempfile.mkdtemp(prefix="np-quickstart-"))
+    base.chmod(0o755)
+    try:
+        _quickstart(base / "clone")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _quickstart(clone: Path) -> None:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     # Test the working tree as it is, not only what is committed.
     subprocess.run(
@@ -125,6 +137,8 @@ def test_bin_run_on_a_clean_clone_serves_the_panel_and_the_admin_logs_in(tmp_pat
                 assert exc.code == 404
             else:
                 pytest.fail("the embedded nginx answered 200 without any site")
+            if _php_fpm():
+                _php_site_is_served(clone, env, sites_port, output)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -135,6 +149,14 @@ def test_bin_run_on_a_clean_clone_serves_the_panel_and_the_admin_logs_in(tmp_pat
     pid_file = clone / "var" / "nginx" / "nginx.pid"
     assert not pid_file.exists(), "bin/run left its embedded nginx running"
     time.sleep(0.5)
+    fpm_conf = clone / "var" / "php-fpm" / "php-fpm.conf"
+    fpm_left = subprocess.run(
+        ["pgrep", "-f", str(fpm_conf)], capture_output=True, text=True
+    ).stdout.split()
+    if fpm_left:
+        subprocess.run(["kill", "-9", *fpm_left])
+    assert not fpm_left, "bin/run left its embedded php-fpm running"
+    assert not (clone / "var" / "php-fpm" / "php-fpm.pid").exists()
     leftovers = subprocess.run(
         ["pgrep", "-f", f"{clone}/.venv/bin/python manage.py qcluster"],
         capture_output=True,
@@ -143,3 +165,67 @@ def test_bin_run_on_a_clean_clone_serves_the_panel_and_the_admin_logs_in(tmp_pat
     if leftovers:
         subprocess.run(["kill", "-9", *leftovers])
     assert not leftovers, "bin/run left its worker running"
+
+
+def _php_fpm() -> str | None:
+    for name in ("php-fpm8.2", "php-fpm", "php-fpm8.4", "php-fpm8.3", "php-fpm8.1"):
+        if found := shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin"):
+            return found
+    return None
+
+
+CREATE_PHP_SITE = """
+from panel.accounts.models import User
+from panel.sites.services import site_create
+site = site_create(user=User.objects.get(username="admin"), domain="php.quickstart.test",
+                   runtime="php")
+print("created", site.pk)
+"""
+
+
+def _php_site_is_served(clone: Path, env: dict, sites_port: int, output: list[str]) -> None:
+    """A PHP site made in the quick start becomes active and nginx serves its PHP page through
+    the private php-fpm (the master under ./var/php-fpm, the shared pool's socket)."""
+    sock = clone / "var" / "php-fpm" / "php.sock"
+    assert sock.is_socket(), "".join(output)[-3000:]
+    master = subprocess.run(
+        ["pgrep", "-f", str(clone / "var" / "php-fpm" / "php-fpm.conf")],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert master, "no php-fpm master runs the quick start's config"
+    shell_env = {**env, "NUSANTARA_ISOLATION": "off"}
+    res = subprocess.run(
+        [".venv/bin/python", "manage.py", "shell", "-c", CREATE_PHP_SITE],
+        cwd=clone,
+        env=shell_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0 and "created" in res.stdout, res.stdout + res.stderr
+    body = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{sites_port}/", headers={"Host": "php.quickstart.test"}
+        )
+        try:
+            body = urllib.request.urlopen(req, timeout=5).read().decode()
+            if "6 * 7 = 42" in body:
+                break
+        except OSError as exc:
+            body = str(exc)
+        time.sleep(0.3)
+    else:
+        log = (clone / "var" / "php-fpm" / "error.log").read_text(errors="replace")[-2000:]
+        pytest.fail(f"PHP page not served: {body!r}\n{log}\n" + "".join(output)[-3000:])
+    status = subprocess.run(
+        [
+            ".venv/bin/python", "manage.py", "shell", "-c",
+            "from panel.sites.models import Site; "
+            "print(Site.objects.get(domain='php.quickstart.test').status)",
+        ],
+        cwd=clone, env=shell_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert status.stdout.split()[-1:] == ["active"], status.stdout + status.stderr

@@ -19,6 +19,7 @@ import contextlib
 import errno
 import fcntl
 import grp
+import importlib.util
 import json
 import os
 import pwd
@@ -148,7 +149,9 @@ def check_config(raw: dict[str, Any]) -> dict[str, Any]:
 def load_config() -> dict[str, Any]:
     path = CONFIG_PATH
     override = os.environ.get("NUSANTARA_HELPER_CONFIG")
-    if override and os.getuid() == 0:  # under sudo the caller's choice is ignored
+    # Under sudo the real uid is 0 too: what keeps the caller from choosing is sudo's env_reset
+    # and the wrapper's `env -i` (tests/tenancy/test_helper_sudo.py checks both hold).
+    if override and os.getuid() == 0:
         path = override
     try:
         with open(path, encoding="utf-8") as fh:
@@ -700,10 +703,41 @@ def _keys_dir(cfg: dict[str, Any]) -> Path:
     return path
 
 
+# The key parser (panel/tenancy/sshkeys.py, standard library only). As a program (sudo,
+# `python3 -I`, no package on the path) it is the root-owned copy beside this file: installed
+# as nusantara_sshkeys.py next to nusantara_helper.py, or sshkeys.py in a checkout.
+SSHKEYS_NAMES = ("nusantara_sshkeys.py", "sshkeys.py")
+
+
+def _sshkeys() -> Any:
+    try:
+        from panel.tenancy import sshkeys
+
+        return sshkeys
+    except ImportError:
+        pass
+    here = Path(os.path.realpath(__file__)).parent
+    for name in SSHKEYS_NAMES:
+        path = here / name
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+            raise HelperError(f"refused: {path} must be a file of root's, writable only by root")
+        spec = importlib.util.spec_from_file_location("nusantara_sshkeys", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    raise HelperError(f"the key parser is missing: install it as {here}/{SSHKEYS_NAMES[0]}")
+
+
 def keys_write(cfg: dict[str, Any], user: str, stdin: str) -> str:
     """Write <keys dir>/<user> (root:root 0644, atomically) with the keys on stdin, each parsed
     again; no key removes the file. The user may already be gone when the input is empty."""
-    from panel.tenancy import sshkeys
+    sshkeys = _sshkeys()
 
     try:
         keys = sshkeys.authorized_keys(stdin)

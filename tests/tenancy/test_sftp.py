@@ -1,64 +1,48 @@
-"""SFTP end to end: keys and passwords set on the panel, applied by the real worker through
-the root helper, used by paramiko against a real sshd running the shipped Match block, and the
+"""SFTP end to end: sites made by `site_create` and provisioned by the real worker (isolation
+on, the real root helper), keys and passwords set on the panel and applied by the worker through
+the helper, used by paramiko against a real sshd running the shipped Match block, and the
 uploaded file served by the real nginx."""
 
 from __future__ import annotations
 
+import grp
 import io
-import os
-import shutil
-import subprocess
 import time
 
 import paramiko
 import pytest
 
-from panel.sites import nginx as ngx
+from panel.jobs.models import Job
 from panel.sites.models import Site, SiteStatus
-from panel.tenancy.helper import GECOS_PREFIX
+from panel.sites.services import site_create
+from panel.tenancy.helper import HOME_MARKER
 from panel.tenancy.sftp import sftp_key_add, sftp_key_remove, sftp_password_set
-from tests.factories import SiteFactory
 
 from .keygen import ed25519_pair
 
 PASSWORD = "kopi-tubruk-Jakarta-2025"
 
 
-def _make_home(site: Site, group: str) -> None:
-    """The site's user and home as the tenancy layout has them (root:root 0755 home, public/
-    owned by the site user and nginx's group, 0750)."""
-    home = os.path.dirname(site.root_path)
-    os.mkdir(home, 0o755)
-    subprocess.run(
-        ["useradd", "-M", "-d", home, "-s", "/usr/sbin/nologin", "-G", group,
-         "-c", GECOS_PREFIX + site.domain, site.system_user],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    for name, mode in (("public", 0o750), ("logs", 0o750), ("tmp", 0o700)):
-        os.mkdir(os.path.join(home, name), mode)
-        shutil.chown(os.path.join(home, name), site.system_user, "nogroup")
-
-
 @pytest.fixture
-def make_site(owner, sshd, nginx):
+def make_site(owner, sshd, nginx, worker):
+    """A site made as a customer makes it: `site_create` and the real worker's provisioning
+    (isolation on: the helper creates the user, the chroot-ready home and the default page, and
+    the site is proven before `active`)."""
     made: list[Site] = []
 
     def make(domain: str) -> Site:
-        site = SiteFactory(domain=domain, created_by=owner, status=SiteStatus.ACTIVE)
-        site.system_user = "np" + site.pk.hex[:10]
-        site.root_path = str(sshd.web_root / domain / "public")
-        site.save()
-        _make_home(site, sshd.group)
-        result = ngx.apply({domain: ngx.render_site(site)})
-        assert not result.rejected, result.rejected
+        site = site_create(user=owner, domain=domain, runtime="static")
+        _done(worker, Job.objects.get(site_id=site.pk, type="site.provision"))
+        site.refresh_from_db()
+        assert site.status == SiteStatus.ACTIVE
+        assert site.root_path == str(sshd.web_root / domain / "public")
+        assert sshd.group in [g.gr_name for g in grp.getgrall() if site.system_user in g.gr_mem]
         made.append(site)
         return site
 
     yield make
+    # The worker fixture removes the users, homes and vhosts; the key files are this test's.
     for site in made:
-        subprocess.run(["userdel", "-f", site.system_user], capture_output=True)
-        ngx.apply({site.domain: None})
-        shutil.rmtree(os.path.dirname(site.root_path), ignore_errors=True)
         (sshd.keys_dir / site.system_user).unlink(missing_ok=True)
 
 
@@ -82,8 +66,6 @@ def _done(worker, job) -> None:
 
 
 def _keys_job(site):
-    from panel.jobs.models import Job
-
     return Job.objects.filter(site_id=site.pk, type="sftp.keys").order_by("-created_at").first()
 
 
@@ -99,9 +81,18 @@ def test_a_key_uploads_into_public_and_nginx_serves_it(sshd, nginx, worker, owne
     try:
         assert sftp.normalize(".") == "/public"
         sftp.putfo(io.BytesIO(b"<h1>uploaded over sftp</h1>"), "index.html")
-        # The jail: its root holds the site's own three dirs, and .. stays inside it.
-        assert sorted(sftp.listdir("/")) == ["logs", "public", "tmp"]
-        assert sorted(sftp.listdir("/../..")) == ["logs", "public", "tmp"]
+        # The jail: its root holds the site's own three dirs and the helper's root-owned home
+        # marker (which the customer can neither change nor remove), and .. stays inside it.
+        jail = [HOME_MARKER, "logs", "public", "tmp"]
+        assert sorted(sftp.listdir("/")) == jail
+        assert sorted(sftp.listdir("/../..")) == jail
+        for tamper in (
+            lambda: sftp.remove(f"/{HOME_MARKER}"),
+            lambda: sftp.putfo(io.BytesIO(b"x"), f"/{HOME_MARKER}"),
+            lambda: sftp.mkdir("/extra"),
+        ):
+            with pytest.raises(PermissionError):
+                tamper()
         with pytest.raises(IOError):
             sftp.listdir(str(sshd.web_root))
     finally:
