@@ -703,41 +703,41 @@ def _keys_dir(cfg: dict[str, Any]) -> Path:
     return path
 
 
-# The key parser (panel/tenancy/sshkeys.py, standard library only). As a program (sudo,
-# `python3 -I`, no package on the path) it is the root-owned copy beside this file: installed
-# as nusantara_sshkeys.py next to nusantara_helper.py, or sshkeys.py in a checkout.
-SSHKEYS_NAMES = ("nusantara_sshkeys.py", "sshkeys.py")
+# Companion modules (panel/tenancy/sshkeys.py, unpack.py: standard library only). As a program
+# (sudo, `python3 -I`, no package on the path) each is the root-owned copy beside this file:
+# installed as nusantara_<name>.py next to nusantara_helper.py, or <name>.py in a checkout.
+COMPANIONS = ("sshkeys", "unpack")
 
 
-def _sshkeys() -> Any:
+def _companion(name: str) -> Any:
+    if name not in COMPANIONS:
+        raise HelperError(f"refused: {name} is not a companion module")
     try:
-        from panel.tenancy import sshkeys
-
-        return sshkeys
+        return importlib.import_module(f"panel.tenancy.{name}")
     except ImportError:
         pass
     here = Path(os.path.realpath(__file__)).parent
-    for name in SSHKEYS_NAMES:
-        path = here / name
+    for filename in (f"nusantara_{name}.py", f"{name}.py"):
+        path = here / filename
         try:
             st = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:
             continue
         if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
             raise HelperError(f"refused: {path} must be a file of root's, writable only by root")
-        spec = importlib.util.spec_from_file_location("nusantara_sshkeys", path)
+        spec = importlib.util.spec_from_file_location(f"nusantara_{name}", path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
         return module
-    raise HelperError(f"the key parser is missing: install it as {here}/{SSHKEYS_NAMES[0]}")
+    raise HelperError(f"{name}.py is missing: install it as {here}/nusantara_{name}.py")
 
 
 def keys_write(cfg: dict[str, Any], user: str, stdin: str) -> str:
     """Write <keys dir>/<user> (root:root 0644, atomically) with the keys on stdin, each parsed
     again; no key removes the file. The user may already be gone when the input is empty."""
-    sshkeys = _sshkeys()
+    sshkeys = _companion("sshkeys")
 
     try:
         keys = sshkeys.authorized_keys(stdin)
@@ -819,7 +819,7 @@ def unpack_upload(
     the staged files; a child process drops to the site user (no supplementary groups) and
     does everything else (panel.tenancy.unpack: checks, staging in tmp/, all or nothing).
     Prints JSON: {"ok": true, "files", "dirs", "bytes"} or {"ok": false, "code", "name"}."""
-    from panel.tenancy import unpack  # no Django either
+    unpack = _companion("unpack")  # no Django either
 
     entry = _require_user(cfg, user, domain)
     limits = unpack.Limits(cfg["upload_max_entries"], cfg["upload_max_unpacked"])

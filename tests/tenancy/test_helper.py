@@ -313,3 +313,26 @@ def test_the_program_reads_its_config_file_and_reports_refusals(cfg, tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert probe.stdout.strip() == "False"
+
+
+def test_the_helper_run_by_sudo_loads_its_companions_without_the_package(tmp_path):
+    """Under sudo the wrapper runs `python3 -I helper.py`: no package on the path, so the key
+    parser and the unpacker come from the root-owned files beside it (a checkout here)."""
+    import subprocess
+
+    helper = Path(__file__).resolve().parents[2] / "panel" / "tenancy" / "helper.py"
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('h', {str(helper)!r})\n"
+        "h = importlib.util.module_from_spec(spec); sys.modules['h'] = h\n"
+        "spec.loader.exec_module(h)\n"
+        "assert 'panel' not in sys.modules\n"
+        "print(h._companion('sshkeys').__name__, h._companion('unpack').__name__)\n"
+        "try:\n    h._companion('os')\nexcept h.HelperError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run(
+        ["/usr/bin/python3", "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert "nusantara_sshkeys nusantara_unpack" in out.stdout
+    assert "refused: os is not a companion module" in out.stdout
