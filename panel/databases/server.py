@@ -123,11 +123,13 @@ def drop(database: str, user: str, *, user_host: str) -> None:
         cur.execute(f"DROP DATABASE IF EXISTS {quote_identifier(database)}")
 
 
-def owned_by(site_user: str) -> tuple[list[str], list[tuple[str, str]]]:
+def owned_by(
+    site_user: str, target: Server | None = None
+) -> tuple[list[str], list[tuple[str, str]]]:
     """Every database and account named `<site user>_…` on the server, whatever the panel's
     rows say (what a site's deletion sweeps)."""
     pattern = _prefix(site_user)
-    with connect() as conn, conn.cursor() as cur:
+    with connect(target) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
             (pattern,),
@@ -138,10 +140,10 @@ def owned_by(site_user: str) -> tuple[list[str], list[tuple[str, str]]]:
     return databases, users
 
 
-def drop_owned_by(site_user: str) -> list[str]:
+def drop_owned_by(site_user: str, target: Server | None = None) -> list[str]:
     """Drop every database and account of this site user; returns what was dropped."""
-    databases, users = owned_by(site_user)
-    with connect() as conn, conn.cursor() as cur:
+    databases, users = owned_by(site_user, target)
+    with connect(target) as conn, conn.cursor() as cur:
         for user, host in users:
             cur.execute("DROP USER IF EXISTS %s@%s", (user, host))
         for database in databases:
@@ -168,8 +170,8 @@ def sizes(site_user: str, timeout: int = 2) -> dict[str, int]:
         return {name: int(size) for name, size in cur.fetchall()}
 
 
-def ping(timeout: int = 2) -> str:
+def ping(target: Server | None = None, timeout: int = 2) -> str:
     """MariaDB's version, or MariaDBError saying why not."""
-    with connect(timeout=timeout) as conn, conn.cursor() as cur:
+    with connect(target, timeout=timeout) as conn, conn.cursor() as cur:
         cur.execute("SELECT VERSION()")
         return str(cur.fetchone()[0])

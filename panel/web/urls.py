@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from panel.databases.views import site_databases
+
 from .views import dashboard, jobs, sftp, sites
 
 urlpatterns = [
@@ -20,6 +22,7 @@ urlpatterns = [
         name="site_certificate_upload",
     ),
     path("sites/<uuid:pk>/sftp/", sftp.site_sftp, name="site_sftp"),
+    path("sites/<uuid:pk>/databases/", site_databases, name="site_databases"),
     path("certificates/", jobs.certificate_list, name="certificate_list"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<uuid:pk>/", jobs.job_detail, name="job_detail"),
