@@ -11,6 +11,7 @@ from __future__ import annotations
 import grp
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -90,6 +91,7 @@ INSTALLED_APPS = [
     "panel.web",
     "panel.ops",
     "panel.tenancy",
+    "panel.databases",
 ]
 
 MIDDLEWARE = [
@@ -404,6 +406,24 @@ NUSANTARA_SFTP_MAX_KEYS = env.int("NUSANTARA_SFTP_MAX_KEYS", default=20)
 NUSANTARA_SFTP_PASSWORD_MIN_LENGTH = env.int("NUSANTARA_SFTP_PASSWORD_MIN_LENGTH", default=12)
 if not 1 <= NUSANTARA_SFTP_PORT <= 65535:
     raise ImproperlyConfigured("NUSANTARA_SFTP_PORT must be a port number (1-65535).")
+
+# --- Nusantara: databases (docs/operations.md "Databases (MariaDB)") ---
+# The node's MariaDB, as an administrator: mysql://USER:PASSWORD@HOST:PORT/ (optionally
+# ?unix_socket=/run/mysqld/mysqld.sock); empty = databases are off.
+NUSANTARA_MARIADB_URL = env.str("NUSANTARA_MARIADB_URL", default="")
+# What the site page tells customers to connect to (empty: the host of NUSANTARA_MARIADB_URL).
+NUSANTARA_MARIADB_HOST_FOR_CUSTOMERS = env.str("NUSANTARA_MARIADB_HOST_FOR_CUSTOMERS", default="")
+# The host part of the customers' MariaDB accounts ('%': from anywhere MariaDB listens).
+NUSANTARA_MARIADB_USER_HOST = env.str("NUSANTARA_MARIADB_USER_HOST", default="%")
+NUSANTARA_MAX_DATABASES_PER_USER = env.int("NUSANTARA_MAX_DATABASES_PER_USER", default=10)
+if NUSANTARA_MARIADB_URL:
+    from panel.databases.server import parse_url as _parse_mariadb_url
+
+    _parse_mariadb_url(NUSANTARA_MARIADB_URL)  # ImproperlyConfigured when it is not one
+if not re.fullmatch(r"%|localhost|[0-9A-Za-z.:%-]{1,60}", NUSANTARA_MARIADB_USER_HOST):
+    raise ImproperlyConfigured(
+        "NUSANTARA_MARIADB_USER_HOST must be %, localhost, an address or a host name."
+    )
 
 # --- django-q2 ---
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -89,6 +89,38 @@ MATRIX = [
     ("get", "/sites/{site_id}/sftp/", None, dict(anonymous=LOGIN, user=302, other=404, admin=302)),
     ("post", "/sites/{site_id}/sftp/", {}, dict(anonymous=LOGIN, user=302, other=404, admin=302)),
     ("put", "/sites/{site_id}/sftp/", {}, dict(anonymous=LOGIN, user=405, other=405, admin=405)),
+    # Databases: GET goes to the site page's card; an empty POST changes nothing (back to it);
+    # a database that is not the site's is a 404.
+    (
+        "get",
+        "/sites/{site_id}/databases/",
+        None,
+        dict(anonymous=LOGIN, user=302, other=404, admin=302),
+    ),
+    (
+        "post",
+        "/sites/{site_id}/databases/",
+        {},
+        dict(anonymous=LOGIN, user=302, other=404, admin=302),
+    ),
+    (
+        "put",
+        "/sites/{site_id}/databases/",
+        {},
+        dict(anonymous=LOGIN, user=405, other=405, admin=405),
+    ),
+    (
+        "post",
+        "/sites/{site_id}/databases/",
+        {"delete": "00000000-0000-0000-0000-000000000000"},
+        dict(anonymous=LOGIN, user=404, other=404, admin=404),
+    ),
+    (
+        "post",
+        "/sites/{site_id}/databases/",
+        {"rotate": "not-a-uuid"},
+        dict(anonymous=LOGIN, user=404, other=404, admin=404),
+    ),
     # A key that is not the site's (or not a key id at all) is a 404.
     (
         "post",

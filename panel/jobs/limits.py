@@ -122,6 +122,8 @@ ACTIONS = {
     "ssl.upload": ("cert_uploads", "account_jobs"),
     "site.update": ("site_changes", "account_jobs"),
     "site.create": ("account_sites", "account_jobs"),
+    "db.create": ("account_jobs",),
+    "db.change": ("account_jobs",),
 }
 
 

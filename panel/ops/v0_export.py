@@ -1,5 +1,5 @@
-"""Export the five tables in the V0 JSON store format (plus the panel's extra columns), so that
-export -> import_v0 into an empty database loses nothing."""
+"""Export the five V0 tables and the panel's `databases` in the V0 JSON store format (plus the
+panel's extra columns), so that export -> import_v0 into an empty database loses nothing."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ ORDER = {
     "users": ("created_at", "id"),
     "sites": ("created_at", "id"),
     "ssl_certificates": ("created_at", "id"),
+    "databases": ("created_at", "id"),
     "jobs": ("created_at", "id"),
     "audit_logs": ("id",),
 }

@@ -24,11 +24,13 @@ from django.utils import timezone
 from panel.accounts.models import Role, User
 from panel.audit.models import AuditLog
 from panel.certificates.models import CertStatus, Provider, SslCertificate
+from panel.databases.models import Database, DatabaseStatus
 from panel.jobs.models import Job, JobStatus
 from panel.sites.domains import normalize_domain
 from panel.sites.models import Runtime, Site, SiteStatus
 
-TABLES = ("users", "sites", "ssl_certificates", "jobs", "audit_logs")
+# "databases" is the panel's own (not in V0 files; exported and imported back like the rest).
+TABLES = ("users", "sites", "ssl_certificates", "databases", "jobs", "audit_logs")
 V0_BCRYPT_PREFIX = "bcrypt_v0$"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
@@ -86,6 +88,15 @@ SEED_SPEC: dict[str, tuple[Col, ...]] = {
         Col("created_at", "ts", default=_NOW),
         Col("updated_at", "ts", default=_NOW),
     ),
+    "databases": (
+        Col("id", "uuid", required=True),
+        Col("site_id", "fk", required=True, ref="sites"),
+        Col("name", "text", required=True),
+        Col("db_user", "text", required=True),
+        Col("status", "choice", required=True, choices=tuple(DatabaseStatus.values)),
+        Col("created_at", "ts", default=_NOW),
+        Col("updated_at", "ts", default=_NOW),
+    ),
     "jobs": (
         Col("id", "uuid", required=True),
         Col("type", "text", required=True),
@@ -112,6 +123,7 @@ MODELS: dict[str, type[models.Model]] = {
     "users": User,
     "sites": Site,
     "ssl_certificates": SslCertificate,
+    "databases": Database,
     "jobs": Job,
     "audit_logs": AuditLog,
 }

@@ -166,11 +166,27 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             if not plan.domain:
                 raise JobFailed("The job does not say which domain to delete.")
             plan.pool_remove = bool(site and site.runtime == Runtime.PHP and homes.isolated(site))
+            if site is not None:
+                # Databases first: if MariaDB cannot drop them, nothing else is touched yet.
+                plan.note = _drop_databases(site)
     except (JobFailed, nginx.NginxError, HelperError, OSError) as exc:
         plan.error = str(exc)
     except ValidationError as exc:  # a stored upstream that no longer passes the rules
         plan.error = " ".join(exc.messages)
     return plan
+
+
+def _drop_databases(site: Site) -> str:
+    from panel.databases.handlers import drop_site_databases
+    from panel.databases.server import MariaDBError
+
+    try:
+        return drop_site_databases(site)
+    except MariaDBError as exc:
+        raise JobFailed(
+            f"The site's databases could not be dropped, so nothing was deleted: {exc} "
+            "Retry the job once MariaDB answers."
+        ) from exc
 
 
 def _finish(plan: _Plan) -> None:

@@ -5,16 +5,12 @@ entry and a job in one transaction; the worker then applies the change through t
 (panel.tenancy.sftp_handlers): `sftp.keys` rewrites the site user's whole authorized_keys file
 from the table, `sftp.password` sets or locks the site user's password.
 
-The password never rests in clear text: the job's payload holds it encrypted with a key derived
-from SECRET_KEY (Fernet: AES-128-CBC + HMAC-SHA256, with a timestamp so that a token older than
-PASSWORD_TOKEN_TTL is refused), the worker wipes it from the payload as soon as the job ends
-(success or failure, also when the reaper gives the job up), and neither the audit entry nor the
-job's log ever contains it.
+The password never rests in clear text: the job's payload holds it encrypted, and the worker
+wipes it as soon as the job ends (panel.jobs.secrets, shared with the database passwords).
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from panel.accounts.models import Role, User
 from panel.audit.services import audit_record
+from panel.jobs import secrets
 from panel.jobs.models import ACTIVE_STATUSES, Job
 from panel.jobs.services import JobBusy, job_create
 from panel.sites.models import Site, SiteStatus
@@ -44,9 +41,8 @@ __all__ = [
 KEYS_JOB = "sftp.keys"
 PASSWORD_JOB = "sftp.password"
 PASSWORD_MAX_LENGTH = 128
-# A password token older than this is refused by the worker (a job stuck in the queue, a copy of
-# a payload): the customer sets the password again.
-PASSWORD_TOKEN_TTL = 3600
+# The key derivation's purpose (unchanged from before panel.jobs.secrets was shared).
+PASSWORD_PURPOSE = "sftp password"
 
 
 def _key_message(exc: sshkeys.KeyRefused) -> str:
@@ -196,33 +192,13 @@ def sftp_key_remove(*, user: User, site: Site, key: SiteSshKey) -> Job:
 # --- the password ---------------------------------------------------------------------------
 
 
-def _fernet() -> Any:
-    from cryptography.fernet import Fernet
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    key = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=b"nusantara-panel",
-        info=b"sftp password in a job payload v1",
-    ).derive(settings.SECRET_KEY.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
 def encrypt_password(password: str) -> str:
-    return _fernet().encrypt(password.encode()).decode()
+    return secrets.encrypt(password, purpose=PASSWORD_PURPOSE)
 
 
 def decrypt_password(token: str) -> str:
-    """The password, or ValueError when the token is damaged, made with another SECRET_KEY or
-    older than PASSWORD_TOKEN_TTL."""
-    from cryptography.fernet import InvalidToken
-
-    try:
-        return _fernet().decrypt(token.encode(), ttl=PASSWORD_TOKEN_TTL).decode()
-    except (InvalidToken, UnicodeError) as exc:
-        raise ValueError("the password token cannot be read") from exc
+    """The password, or ValueError when the token cannot be read (panel.jobs.secrets)."""
+    return secrets.decrypt(token, purpose=PASSWORD_PURPOSE)
 
 
 def _validate_password(password: str, owner: User) -> None:

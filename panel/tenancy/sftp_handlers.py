@@ -12,6 +12,7 @@ from django.db import transaction
 
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
+from panel.jobs.secrets import wipe_secret
 from panel.sites.models import Site, SiteStatus
 
 from . import rootcmd
@@ -37,13 +38,6 @@ def _write_keys(job: Job) -> None:
         except rootcmd.HelperError as exc:
             raise JobFailed(f"The SSH keys of {user} could not be written: {exc}")
     job_log(job, result)
-
-
-def wipe_secret(job: Job, *_args: object) -> None:
-    """Remove the encrypted password from the job's row (and from this copy of it)."""
-    if "secret" in job.payload:
-        job.payload = {k: v for k, v in job.payload.items() if k != "secret"}
-        Job.objects.filter(pk=job.pk).update(payload=job.payload)
 
 
 def _apply_password(job: Job) -> None:

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from panel.databases.views import site_databases
 from panel.tenancy import file_views
 
 from .views import dashboard, jobs, sftp, sites
@@ -24,6 +25,7 @@ urlpatterns = [
     path("sites/<uuid:pk>/sftp/", sftp.site_sftp, name="site_sftp"),
     path("sites/<uuid:pk>/files/", file_views.site_files, name="site_files"),
     path("sites/<uuid:pk>/logs/", file_views.site_logs, name="site_logs"),
+    path("sites/<uuid:pk>/databases/", site_databases, name="site_databases"),
     path("certificates/", jobs.certificate_list, name="certificate_list"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<uuid:pk>/", jobs.job_detail, name="job_detail"),

@@ -18,6 +18,7 @@ from panel.accounts.models import User
 from panel.audit.models import AuditLog
 from panel.audit.services import audit_record
 from panel.certificates.models import SslCertificate
+from panel.databases.models import Database
 from panel.jobs.models import Job
 from panel.sites.models import Site
 from tests.factories import UserFactory
@@ -419,6 +420,11 @@ def _full_round_trip_source(tmp_path) -> None:
     SslCertificate.objects.create(
         site=site, status="failed", error_message="rateLimited", failure_count=2, serial="0a1b"
     )
+    site.system_user = "np" + site.pk.hex[:10]
+    site.save()
+    Database.objects.create(
+        site=site, name=f"{site.system_user}_shop", db_user=f"{site.system_user}_shop"
+    )
     Job.objects.create(
         type="site.provision",
         status="running",
@@ -436,7 +442,7 @@ def _full_round_trip_source(tmp_path) -> None:
 def _snapshot() -> dict[str, list[dict]]:
     return {
         model.__name__: sorted(model.objects.values(), key=lambda row: str(row["id"]))
-        for model in ALL
+        for model in (*ALL, Database)
     }
 
 
@@ -451,6 +457,7 @@ def test_export_then_import_into_an_empty_database_loses_nothing(tmp_path):
         "users": 4,
         "sites": 5,
         "ssl_certificates": 3,
+        "databases": 1,
         "jobs": 4,
         "audit_logs": 6,
     }

@@ -178,6 +178,9 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     from .sftp import sftp_context  # the SFTP card (panel/web/views/sftp.py)
 
     context.update(sftp_context(request, site))
+    from panel.databases.views import databases_context  # the databases card
+
+    context.update(databases_context(request, site))
     return context
 
 
