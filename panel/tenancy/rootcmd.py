@@ -8,9 +8,12 @@ JSON file (`manage.py helper_config` writes it). Either way the helper validates
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +70,15 @@ def helper_config() -> dict[str, Any]:
     )
 
 
+# Verbs that fork a child to drop privileges: never fork the (multi-threaded) worker itself, a
+# child could inherit a lock another thread held; run the helper as a fresh program instead.
+FORKING_VERBS = frozenset({"unpack"})
+
+
 def run(verb: str, *args: str, stdin: str | None = None) -> str:
     """Run one helper verb as root; returns its output, raises HelperError with its message."""
+    if os.geteuid() == 0 and verb in FORKING_VERBS:
+        return _run_as_program(verb, args, stdin)
     if os.geteuid() == 0:
         try:
             return helper.call(helper_config(), verb, list(args), stdin)
@@ -80,9 +90,30 @@ def run(verb: str, *args: str, stdin: str | None = None) -> str:
             "Isolation needs root: run the worker as root or set NUSANTARA_HELPER_CMD "
             "(docs/operations.md, 'Isolation'), or set NUSANTARA_ISOLATION=off."
         )
+    return _program([*command, verb, *args], stdin)
+
+
+def _run_as_program(verb: str, args: tuple[str, ...], stdin: str | None) -> str:
+    """As root: the helper as its own process, with this process's config in a 0600 file."""
+    fd, path = tempfile.mkstemp(prefix="np-helper-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(helper_config(), fh)
+        env = {**os.environ, "NUSANTARA_HELPER_CONFIG": path}
+        argv = [sys.executable, "-m", "panel.tenancy.helper", verb, *args]
+        return _program(argv, stdin, env=env, cwd=str(settings.BASE_DIR))
+    finally:
+        os.unlink(path)
+
+
+def _program(
+    argv: list[str], stdin: str | None, env: dict[str, str] | None = None, cwd: str | None = None
+) -> str:
     try:
         res = subprocess.run(
-            [*command, verb, *args],
+            argv,
+            env=env,
+            cwd=cwd,
             input=stdin or "",
             capture_output=True,
             text=True,
