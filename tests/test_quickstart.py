@@ -194,7 +194,8 @@ def _php_site_is_served(clone: Path, env: dict, sites_port: int, output: list[st
         text=True,
     ).stdout.split()
     assert master, "no php-fpm master runs the quick start's config"
-    shell_env = {**env, "NUSANTARA_ISOLATION": "off"}
+    # bin/run exports DEBUG=True for its own processes; a manage.py beside it needs it too.
+    shell_env = {**env, "NUSANTARA_ISOLATION": "off", "DEBUG": "True"}
     res = subprocess.run(
         [".venv/bin/python", "manage.py", "shell", "-c", CREATE_PHP_SITE],
         cwd=clone,

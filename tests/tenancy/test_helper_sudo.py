@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from panel.tenancy.helper import CONFIG_PATH, GECOS_PREFIX
 from tests.conftest import require
@@ -174,6 +175,7 @@ def test_a_worker_that_is_not_root_reaches_the_helper_through_sudo(sudo_setup):
         **{k: v for k, v in env.items() if k.startswith("NUSANTARA_")},
         "DJANGO_SETTINGS_MODULE": "nusantara.settings",
         "SECRET_KEY": env["SECRET_KEY"],
+        "DEBUG": "True",  # the settings default to production (ALLOWED_HOSTS required)
         "DATABASE_URL": env["DATABASE_URL"],
         "NUSANTARA_DATA_DIR": str(base / "caller-data"),
         "NUSANTARA_ISOLATION": "on",
@@ -197,7 +199,8 @@ def test_a_worker_that_is_not_root_reaches_the_helper_through_sudo(sudo_setup):
     for rel, owner, mode in (
         ("", (0, 0), 0o755),
         ("public", (entry.pw_uid, nogroup), 0o2750),
-        ("logs", (0, entry.pw_gid), 0o750),
+        # logs/ belongs to the panel's group: the web reads the logs, no site user can.
+        ("logs", (0, grp.getgrnam(settings.NUSANTARA_PANEL_GROUP).gr_gid), 0o750),
         ("tmp", (entry.pw_uid, entry.pw_gid), 0o700),
     ):
         st = (web_root / domain / rel).stat()
