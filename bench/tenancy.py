@@ -483,15 +483,29 @@ class Bench:
         # time); one per batch.
         summary = re.compile(r"nginx: (\d+) change\(s\) in this batch.*?prepared in (\d+) ms")
         seen: dict[str, tuple[int, int]] = {}
+        spans: dict[str, list] = {}
         jobs = Job.objects.exclude(pk__in=before).filter(type="site.provision")
+        first_created = min(j.created_at for j in jobs)
         for job in jobs:
             for line in job.log:
                 m = summary.search(line["msg"])
                 if m:
                     seen[m.group(0)] = (int(m.group(1)), int(m.group(2)))
+                    spans.setdefault(m.group(0), []).append((job.started_at, job.finished_at))
+                    break
         out["batches"] = len(seen)
         out["batch_sizes"] = sorted((n for n, _p in seen.values()), reverse=True)
         out["prepare_s"] = sum(p for _n, p in seen.values()) / 1000
+        # Per batch, from the first site row: when its jobs were claimed and when they ended.
+        out["timeline"] = sorted(
+            (
+                seen[key][0],
+                (min(s for s, _f in rows) - first_created).total_seconds(),
+                (max(f for _s, f in rows) - first_created).total_seconds(),
+            )
+            for key, rows in spans.items()
+        )
+        out["timeline"].sort(key=lambda t: t[1])
         sample_sites = list(sites.order_by("domain")[: min(20, count)])
         out["ran_as_ok"] = sum(self.ran_as(s) == s.system_user for s in sample_sites)
         out["ran_as_n"] = len(sample_sites)
@@ -500,9 +514,10 @@ class Bench:
             f"  all active after {out['active']:.1f} s (created in {out['created']:.1f} s), "
             f"{out['batches']} batches {out['batch_sizes']}; "
             + ", ".join(f"{k} x{n} ({s:.1f} s)" for k, (n, s) in sorted(cmd.items()))
-            + f"; prepare (user, home, page) {out['prepare_s']:.1f} s; "
+            + f"; prepare {out['prepare_s']:.1f} s; "
             f"peak php-fpm children {out['peak_children']}"
         )
+        log("  batches (jobs, claimed at, ended at): " + _timeline(out["timeline"]))
         if not out["ok"]:
             log(f"  NOT OK: {out['why']}")
         return out
@@ -643,6 +658,10 @@ class _suppress:
         return exc[0] is not None and issubclass(exc[0], (OSError, ProcessLookupError))
 
 
+def _timeline(rows: list) -> str:
+    return ", ".join(f"{n} jobs {a:.1f} -> {b:.1f} s" for n, a, b in rows)
+
+
 def _ids(user: str) -> tuple[int, int]:
     import grp
     import pwd
@@ -718,8 +737,10 @@ def render(r: dict) -> str:
             f"all active | {b['active']:.1f} s ({b['n_active']} active) | < 20 s, "
             f"{verdict(b['ok'] and b['active'] < 20)} |",
             f"| Commands for that burst | {cmds(b)} | pool reloads batched |",
-            f"| Time in prepare (user, home, default page) for that burst | "
-            f"{b['prepare_s']:.1f} s | - |",
+            f"| Batches of that burst: jobs, claimed -> ended (s after the first site row) | "
+            f"{_timeline(b['timeline'])} | - |",
+            f"| Time in the batches' prepare step (system user, home, default page, vhost "
+            f"render and check) | {b['prepare_s']:.1f} s | - |",
             f"| php-fpm children at the peak of the burst (probes; ondemand, 10 s idle) | "
             f"{b['peak_children']} | - |",
             f"| {m['count']} more PHP sites beside {b['count'] + a['single'] + 1} -> all "
