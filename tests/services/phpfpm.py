@@ -12,12 +12,11 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.test.utils import override_settings
-
-from tests.conftest import require
 
 FPM_CONF = """\
 [global]
@@ -37,7 +36,7 @@ catch_workers_output = yes
 """
 
 
-def _binary() -> str | None:
+def find_binary() -> str | None:
     for name in ("php-fpm8.2", "php-fpm", "php-fpm8.3", "php-fpm8.1"):
         path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
         if path:
@@ -55,46 +54,84 @@ def _group() -> str:
     return "nobody"
 
 
-@pytest.fixture(scope="session")
-def phpfpm():
-    """A running php-fpm; NUSANTARA_PHP_FPM_SOCKET points at its socket for the session."""
-    binary = _binary()
-    require(binary is not None, "php-fpm is not installed (apt-get install php-fpm)")
-    base = Path(tempfile.mkdtemp(prefix="np-fpm-"))
+@dataclass
+class PhpFpmService:
+    dir: Path
+    binary: str
+    proc: subprocess.Popen
+
+    @property
+    def sock(self) -> Path:
+        return self.dir / "php.sock"
+
+    @property
+    def conf(self) -> Path:
+        return self.dir / "fpm.conf"
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The panel settings that point at this php-fpm."""
+        return {
+            "NUSANTARA_PHP_FPM_SOCKET": str(self.sock),
+            "NUSANTARA_PHP_FPM_POOL_DIR": str(self.dir / "pools"),
+            "NUSANTARA_PHP_FPM_SOCKET_DIR": str(self.dir / "sockets"),
+            "NUSANTARA_PHP_FPM_TEST_CMD": f"{self.binary} -t -y {self.conf}",
+            "NUSANTARA_PHP_FPM_RELOAD_CMD": f"kill -USR2 {self.proc.pid}",
+        }
+
+
+def start_phpfpm(base: Path, binary: str) -> PhpFpmService:
+    """Start a private php-fpm master in `base` (created); RuntimeError if it does not start."""
+    base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o755)
     (base / "fpm.conf").write_text(FPM_CONF.format(dir=base, group=_group()))
     for sub in ("pools", "sockets"):
-        (base / sub).mkdir(mode=0o755)
-    sock = base / "php.sock"
+        (base / sub).mkdir(mode=0o755, exist_ok=True)
     proc = subprocess.Popen(
         [binary, "-R", "-F", "-y", str(base / "fpm.conf")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    svc = PhpFpmService(dir=base, binary=binary, proc=proc)
     deadline = time.monotonic() + 10
-    while not sock.exists():
+    while not svc.sock.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             log = (base / "fpm.log").read_text() if (base / "fpm.log").exists() else ""
             proc.kill()
-            pytest.fail(f"php-fpm did not start: {log}")
+            proc.wait(timeout=5)
+            raise RuntimeError(f"php-fpm did not start: {log}")
         time.sleep(0.05)
-    override = override_settings(
-        NUSANTARA_PHP_FPM_SOCKET=str(sock),
-        NUSANTARA_PHP_FPM_POOL_DIR=str(base / "pools"),
-        NUSANTARA_PHP_FPM_SOCKET_DIR=str(base / "sockets"),
-        NUSANTARA_PHP_FPM_TEST_CMD=f"{binary} -t -y {base}/fpm.conf",
-        NUSANTARA_PHP_FPM_RELOAD_CMD=f"kill -USR2 {proc.pid}",
-    )
+    return svc
+
+
+def stop_phpfpm(svc: PhpFpmService) -> None:
+    svc.proc.send_signal(signal.SIGQUIT)
+    try:
+        svc.proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        svc.proc.kill()
+        svc.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def phpfpm():
+    """A running php-fpm; NUSANTARA_PHP_FPM_SOCKET points at its socket for the session."""
+    binary = find_binary()
+    from tests.conftest import require  # here: bench/tenancy.py imports this module early
+
+    require(binary is not None, "php-fpm is not installed (apt-get install php-fpm)")
+    base = Path(tempfile.mkdtemp(prefix="np-fpm-"))
+    try:
+        svc = start_phpfpm(base, binary)
+    except RuntimeError as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail(str(exc))
+    override = override_settings(**svc.settings)
     override.enable()
     try:
-        yield sock
+        yield svc.sock
     finally:
         override.disable()
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_phpfpm(svc)
         shutil.rmtree(base, ignore_errors=True)
