@@ -211,6 +211,7 @@ def render_vhost(context: Mapping[str, object]) -> str:
             lambda values: render_to_string(VHOST_TEMPLATE, dict(values)),
             context,
             VHOST_CONTROL_KEYS,
+            cache_key=VHOST_TEMPLATE,
         )
     except vhost_check.VhostCheckError as exc:
         raise NginxError(str(exc))
