@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -263,14 +264,31 @@ def _pools(plans: list[_Plan], changes: dict[str, str | None]) -> None:
             plan.note += "; php-fpm pool " + ("written" if changes[plan.domain] else "removed")
 
 
-def _prove(plan: _Plan) -> None:
-    """The proof before `active` (panel.tenancy.probe). A refused update goes back to the
-    previous vhost (and pool), so the site keeps serving as it did."""
-    if plan.error is not None or plan.target is None:
-        return
+PROBE_THREADS = 8
+
+
+def _probe(plan: _Plan) -> tuple[str, Exception | None]:
+    assert plan.target is not None
     try:
-        plan.note += "; " + probe.prove(plan.target)
+        return probe.prove(plan.target), None
     except (probe.ProbeFailed, HelperError, OSError) as exc:
+        return "", exc
+
+
+def _prove(plans: list[_Plan]) -> None:
+    """The proof before `active` (panel.tenancy.probe), for the batch's sites side by side: each
+    probe mostly waits for nginx and a new PHP process (a 500-site burst spent 4.5 s probing one
+    after another). Threads only probe (no database, no nginx writer lock); a refused update
+    then goes back to the previous vhost (and pool) here, so the site keeps serving as it did."""
+    todo = [p for p in plans if p.error is None and p.target is not None]
+    if not todo:
+        return
+    with ThreadPoolExecutor(max_workers=min(PROBE_THREADS, len(todo))) as threads:
+        outcomes = list(threads.map(_probe, todo))
+    for plan, (note, exc) in zip(todo, outcomes, strict=True):
+        if exc is None:
+            plan.note += "; " + note
+            continue
         plan.error = f"The site is not served as it should be: {exc}"
         if plan.job.type == "site.update" and plan.site is not None:
             _roll_back_update(plan)
@@ -331,8 +349,7 @@ def _run_batch(jobs: list[Job]) -> None:
             plan.error = f"nginx rejected the configuration: {result.rejected[plan.domain]}"
     # Pools no longer used (PHP -> static, deleted sites) go once nginx stopped using them.
     _pools(plans, {p.domain: None for p in plans if p.error is None and p.pool_remove})
-    for plan in plans:
-        _prove(plan)
+    _prove(plans)
     # One transaction for the whole batch (a savepoint per job): hundreds of jobs finish with one
     # commit, and one job's error still rolls back only that job's part.
     with transaction.atomic():
