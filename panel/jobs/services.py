@@ -61,16 +61,19 @@ def job_create(
     user: Any = None,
     site_id: Any = None,
     exclusive: bool = True,
+    deliver: bool = True,
 ) -> Job:
     """Insert a queued job and enqueue it after commit. With `exclusive`, refuse while the
-    site already has an active job (callers lock the site row first)."""
+    site already has an active job (callers lock the site row first). deliver=False: the
+    caller runs it in-process (runner.run_job), e.g. a recovery command with no worker."""
     if exclusive and site_id is not None:
         ensure_site_idle(site_id)
     actor = user if getattr(user, "pk", None) else None
     job = Job.objects.create(
         type=type, status=JobStatus.QUEUED, payload=payload, site_id=site_id, created_by=actor
     )
-    enqueue(job.pk)
+    if deliver:
+        enqueue(job.pk)
     return job
 
 
