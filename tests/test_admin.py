@@ -143,30 +143,45 @@ def test_admin_resets_a_password_through_djangos_form(admin_client, owner):
     assert AuditLog.objects.filter(action="admin.user.change", target_id=str(owner.pk)).exists()
 
 
-def test_admin_changes_the_role_and_it_is_audited(admin_client, owner):
+def test_role_and_active_cannot_be_edited_in_the_change_form(admin_client, owner):
     response = admin_client.post(
-        _url(owner), {"username": owner.username, "role": "admin", "is_active": "on"}
+        _url(owner), {"username": owner.username, "role": "admin", "is_active": ""}
     )
     assert response.status_code == 302
     owner.refresh_from_db()
+    assert (owner.role, owner.is_active) == (Role.USER, True)
+
+
+def _user_action(client, action: str, *users):
+    return client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": action, "_selected_action": [u.pk for u in users]},
+        follow=True,
+    )
+
+
+def test_role_changes_go_through_the_service_and_are_audited(admin_client, admin_user, owner):
+    _user_action(admin_client, "make_admin", owner)
+    owner.refresh_from_db()
     assert owner.role == Role.ADMIN
-    entry = AuditLog.objects.get(action="admin.user.change")
-    assert entry.metadata["role"] == "admin"
-    assert entry.metadata["fields"]
+    entry = AuditLog.objects.get(action="user.role_change", target_id=str(owner.pk))
+    assert entry.actor == admin_user and entry.metadata["to"] == "admin"
+    _user_action(admin_client, "make_user", owner)
+    owner.refresh_from_db()
+    assert owner.role == Role.USER
 
 
 def test_users_are_deactivated_not_deleted(admin_client, admin_user, records):
     owner = records["user"]
     assert admin_client.get(_url(owner, "delete")).status_code == 403
-    admin_client.post(
-        reverse("admin:accounts_user_changelist"),
-        {"action": "deactivate", "_selected_action": [owner.pk, admin_user.pk]},
-    )
+    response = _user_action(admin_client, "deactivate", owner, admin_user)
     owner.refresh_from_db()
     admin_user.refresh_from_db()
     assert owner.is_active is False
     assert admin_user.is_active is True  # the acting admin never locks themself out
+    assert "You cannot deactivate yourself here." in response.content.decode()
     assert User.objects.filter(pk=owner.pk).exists()
+    assert AuditLog.objects.filter(action="user.deactivate", target_id=str(owner.pk)).exists()
 
 
 @pytest.mark.parametrize("name", ["job", "auditlog"])
@@ -186,7 +201,7 @@ def test_jobs_and_audit_log_are_read_only(admin_client, records, name):
 
 
 @pytest.mark.parametrize("name", ["site", "sslcertificate"])
-def test_sites_and_certificates_are_not_added_or_deleted_in_the_admin(admin_client, records, name):
+def test_sites_and_certificates_are_read_only_in_the_admin(admin_client, records, name):
     obj = records[name]
     meta = obj._meta
     assert (
@@ -197,31 +212,86 @@ def test_sites_and_certificates_are_not_added_or_deleted_in_the_admin(admin_clie
     assert meta.model.objects.filter(pk=obj.pk).exists()
 
 
-def test_editing_a_site_record_is_audited(admin_client, admin_user, records):
+def test_a_site_domain_cannot_be_changed_in_the_admin(admin_client, records):
     site = records["site"]
+    page = admin_client.get(_url(site))
+    assert page.status_code == 200 and b'name="domain"' not in page.content
     response = admin_client.post(
         _url(site),
         {
-            "domain": site.domain,
-            "runtime": site.runtime,
+            "domain": "renamed.example.com",
+            "runtime": "proxy",
             "status": "failed",
-            "root_path": site.root_path,
-            "upstream": "",
+            "root_path": "/tmp/elsewhere",
+            "upstream": "127.0.0.1:9",
             "created_by": str(site.created_by_id),
-            "certificates-TOTAL_FORMS": "1",
-            "certificates-INITIAL_FORMS": "1",
-            "certificates-MIN_NUM_FORMS": "0",
-            "certificates-MAX_NUM_FORMS": "1000",
-            "certificates-0-id": str(records["sslcertificate"].pk),
-            "certificates-0-site": str(site.pk),
         },
     )
-    assert response.status_code == 302, response.context and response.context["errors"]
-    site.refresh_from_db()
-    assert site.status == "failed"
-    assert AuditLog.objects.filter(
-        action="admin.site.change", actor=admin_user, target_id=str(site.pk)
-    ).exists()
+    assert response.status_code == 403
+    fresh = type(site).objects.get(pk=site.pk)
+    assert (fresh.domain, fresh.runtime, fresh.status, fresh.root_path) == (
+        site.domain,
+        site.runtime,
+        site.status,
+        site.root_path,
+    )
+    assert not AuditLog.objects.filter(action__startswith="admin.site").exists()
+
+
+def _site_action(client, action: str, *sites, **extra):
+    return client.post(
+        reverse("admin:sites_site_changelist"),
+        {"action": action, "_selected_action": [s.pk for s in sites], **extra},
+        follow=True,
+    )
+
+
+def test_delete_action_queues_site_delete_jobs_with_audit(admin_client, admin_user, owner):
+    sites = [SiteFactory(created_by=owner, domain=f"del{i}.example.com") for i in range(2)]
+    _site_action(admin_client, "delete_sites", *sites)
+    for site in sites:
+        job = Job.objects.get(site_id=site.pk, type="site.delete")
+        assert (job.status, job.created_by) == ("queued", admin_user)
+        site.refresh_from_db()
+        assert site.status == "deleting"  # the row goes only when the worker removed it
+        assert AuditLog.objects.filter(
+            action="site.delete", actor=admin_user, target_id=str(site.pk)
+        ).exists()
+
+
+def test_suspend_action_asks_for_a_reason_then_queues_jobs(admin_client, admin_user, owner):
+    site = SiteFactory(created_by=owner, domain="naughty.example.com", status="active")
+    page = _site_action(admin_client, "suspend_sites", site)
+    assert page.status_code == 200 and b'name="reason"' in page.content
+    assert not Job.objects.exists()
+    _site_action(admin_client, "suspend_sites", site, apply="1", reason="  unpaid invoice ")
+    job = Job.objects.get(site_id=site.pk)
+    assert (job.type, job.payload["reason"]) == ("site.suspend", "unpaid invoice")
+    assert AuditLog.objects.filter(action="site.suspend", target_id=str(site.pk)).exists()
+
+
+def test_resume_action_on_a_site_that_is_not_suspended_says_why(admin_client, owner):
+    site = SiteFactory(created_by=owner, domain="fine.example.com", status="active")
+    response = _site_action(admin_client, "resume_sites", site)
+    # The admin capitalises the first letter of each message.
+    assert "Fine.example.com: This site is not suspended." in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_retry_action_requeues_failed_jobs_through_the_service(admin_client, admin_user, owner):
+    site = SiteFactory(created_by=owner, domain="again.example.com", status="failed")
+    failed = Job.objects.create(
+        type="site.provision", status="failed", site_id=site.pk, payload={}, error_message="x"
+    )
+    done = Job.objects.create(type="site.provision", status="success", payload={})
+    admin_client.post(
+        reverse("admin:jobs_job_changelist"),
+        {"action": "retry_failed", "_selected_action": [failed.pk, done.pk]},
+    )
+    failed.refresh_from_db()
+    done.refresh_from_db()
+    assert (failed.status, done.status) == ("queued", "success")
+    assert AuditLog.objects.filter(action="job.retry", target_id=str(failed.pk)).exists()
 
 
 def test_unknown_object_is_not_found(admin_client):
@@ -231,19 +301,20 @@ def test_unknown_object_is_not_found(admin_client):
 
 
 def test_the_last_active_admin_cannot_be_demoted_or_deactivated(admin_client, admin_user):
-    for data in ({"role": "user", "is_active": "on"}, {"role": "admin"}):
-        response = admin_client.post(_url(admin_user), {"username": admin_user.username, **data})
-        assert response.status_code == 200
-        assert "last active admin" in str(response.context["adminform"].form.non_field_errors())
+    response = _user_action(admin_client, "make_user", admin_user)
+    assert "The last active admin cannot be demoted." in response.content.decode()
+    response = _user_action(admin_client, "deactivate", admin_user)
+    assert "You cannot deactivate yourself here." in response.content.decode()
+    response = admin_client.post(
+        _url(admin_user), {"username": admin_user.username, "role": "user", "is_active": ""}
+    )
     admin_user.refresh_from_db()
     assert (admin_user.role, admin_user.is_active) == (Role.ADMIN, True)
+    assert not AuditLog.objects.filter(action__startswith="user.").exists()
 
 
 def test_an_admin_can_be_demoted_while_another_remains(admin_client, admin_user):
     other = UserFactory(username="other-admin", role=Role.ADMIN)
-    response = admin_client.post(
-        _url(other), {"username": other.username, "role": "user", "is_active": "on"}
-    )
-    assert response.status_code == 302
+    _user_action(admin_client, "make_user", other)
     other.refresh_from_db()
     assert other.role == Role.USER

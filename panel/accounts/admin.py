@@ -1,4 +1,6 @@
-"""Admin for users: role and active flag, passwords set and reset through Django's own forms.
+"""Admin for users: passwords set and reset through Django's own forms; role and active flag
+change only through the actions, which call the accounts services (last-admin check, audit,
+sessions ended), never by editing the row.
 
 Django's stock UserAdmin is kept for its password views and add flow, with every field list
 replaced, because it expects columns (email, groups, permissions, ...) the seed's `users` lacks.
@@ -9,15 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from panel.audit.admin import AuditedAdminMixin
+from panel.audit.admin import AuditedAdminMixin, run_per_object
 
 from .models import Role, User
 
@@ -38,24 +40,6 @@ class UserChangeForm(auth_forms.UserChangeForm):
         model = User
         fields = ("username", "password", "role", "is_active")
         field_classes = {"username": auth_forms.UsernameField}
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        keeps_admin = cleaned.get("role") == Role.ADMIN and cleaned.get("is_active")
-        if not keeps_admin and _is_last_active_admin(self.instance):
-            # Nobody could reach the admin (or promote anyone) again.
-            raise ValidationError(
-                _("This is the last active admin: make another user admin first."),
-                code="last_admin",
-            )
-        return cleaned
-
-
-def _is_last_active_admin(user: User) -> bool:
-    if user.pk is None:
-        return False
-    admins = User.objects.filter(role=Role.ADMIN, is_active=True)
-    return admins.filter(pk=user.pk).exists() and not admins.exclude(pk=user.pk).exists()
 
 
 @admin.register(User)
@@ -84,13 +68,13 @@ class UserAdmin(AuditedAdminMixin, auth_admin.UserAdmin):
             },
         ),
     )
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("role", "is_active", "created_at", "updated_at")
     list_display = ("username", "role", "is_active", "site_count", "created_at", "updated_at")
     list_filter = ("role", "is_active")
     search_fields = ("username",)
     ordering = ("username",)
     filter_horizontal = ()
-    actions = ["deactivate"]
+    actions = ["deactivate", "activate", "make_admin", "make_user"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.readonly_fields if obj else ()
@@ -110,12 +94,55 @@ class UserAdmin(AuditedAdminMixin, auth_admin.UserAdmin):
 
     @admin.action(description=_("Deactivate selected users"))
     def deactivate(self, request: HttpRequest, queryset: Any) -> None:
-        for user in queryset.filter(is_active=True):
-            if user.pk == request.user.pk:
-                continue  # never lock yourself out
-            user.is_active = False
-            user.save(update_fields=["is_active", "updated_at"])
-            self.log_change(request, user, [{"changed": {"fields": ["is_active"]}}])
+        from .services import user_set_active
+
+        # Never lock yourself out by ticking your own row with the others.
+        others = queryset.exclude(pk=request.user.pk)
+        if others.count() != queryset.count():
+            self.message_user(request, _("You cannot deactivate yourself here."), messages.ERROR)
+        run_per_object(
+            self,
+            request,
+            others,
+            lambda user: user_set_active(actor=request.user, user=user, is_active=False),
+            gettext("%(count)s user(s) deactivated."),
+        )
+
+    @admin.action(description=_("Activate selected users"))
+    def activate(self, request: HttpRequest, queryset: Any) -> None:
+        from .services import user_set_active
+
+        run_per_object(
+            self,
+            request,
+            queryset,
+            lambda user: user_set_active(actor=request.user, user=user, is_active=True),
+            gettext("%(count)s user(s) activated."),
+        )
+
+    @admin.action(description=_("Make selected users admins"))
+    def make_admin(self, request: HttpRequest, queryset: Any) -> None:
+        from .services import user_set_role
+
+        run_per_object(
+            self,
+            request,
+            queryset,
+            lambda user: user_set_role(actor=request.user, user=user, role=Role.ADMIN),
+            gettext("%(count)s user(s) are admins now."),
+        )
+
+    @admin.action(description=_("Make selected users regular users"))
+    def make_user(self, request: HttpRequest, queryset: Any) -> None:
+        from .services import user_set_role
+
+        run_per_object(
+            self,
+            request,
+            queryset,
+            lambda user: user_set_role(actor=request.user, user=user, role=Role.USER),
+            gettext("%(count)s user(s) are regular users now."),
+        )
 
     def audit_metadata(self, obj: User) -> dict[str, Any]:  # type: ignore[override]
         return {"role": obj.role, "is_active": obj.is_active}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import HttpRequest
 
@@ -46,6 +47,26 @@ class AuditedAdminMixin:
     def log_change(self, request: HttpRequest, obj: models.Model, message: Any) -> Any:
         self._audit(request, obj, "change", message)
         return super().log_change(request, obj, message)  # type: ignore[misc]
+
+
+def run_per_object(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, objects: Any, call: Any, done: str
+) -> None:
+    """Admin actions call the panel's services: one call per object, each refusal reported with
+    the object's name and the service's words, the number done at the end."""
+    from panel.jobs.services import JobBusy
+
+    queued = 0
+    for obj in objects:
+        try:
+            call(obj)
+        except (ValidationError, JobBusy, PermissionDenied) as exc:
+            reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            modeladmin.message_user(request, f"{obj}: {reason}", messages.ERROR)
+        else:
+            queued += 1
+    if queued:
+        modeladmin.message_user(request, done % {"count": queued}, messages.SUCCESS)
 
 
 class ReadOnlyAdminMixin:

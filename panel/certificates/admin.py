@@ -1,20 +1,17 @@
-"""Admin for certificate records: issuance and renewal are jobs, so no add or delete here;
-changing a record (e.g. resetting the renewal backoff) is allowed and audited."""
+"""Admin for certificate records: read-only. A certificate row says what nginx serves, so only
+the certificate jobs (issue, renew, install) change it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
-from panel.audit.admin import AuditedAdminMixin
+from panel.audit.admin import ReadOnlyAdminMixin
 
 from .models import SslCertificate
 
 
 @admin.register(SslCertificate)
-class SslCertificateAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class SslCertificateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "site",
         "provider",
@@ -27,7 +24,6 @@ class SslCertificateAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "provider", "expires_at")
     search_fields = ("site__domain", "serial", "error_message")
     list_select_related = ("site",)
-    readonly_fields = ("id", "site", "serial", "created_at", "updated_at")
     fields = (
         "id",
         "site",
@@ -41,9 +37,3 @@ class SslCertificateAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

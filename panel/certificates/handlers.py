@@ -1,10 +1,13 @@
-"""Job handlers `ssl.issue` and `ssl.renew`: pre-flight, ACME, install, switch nginx.
+"""Job handlers `ssl.issue` and `ssl.renew` (pre-flight, ACME, install, switch nginx) and
+`ssl.install` (switch nginx to an uploaded certificate the web process checked and staged).
 
 Idempotent: a re-delivered job simply obtains another certificate. Until the new pair has
 passed `nginx -t` and been reloaded, the site keeps serving whatever it served before.
 """
 
 from __future__ import annotations
+
+import logging
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,11 +18,22 @@ from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
 from panel.sites.models import SiteStatus
 
-from . import acme
+from . import acme, staging
 from .files import leaf_info
 from .models import CertStatus, SslCertificate
 from .preflight import PreflightError, preflight
-from .services import ISSUE, RENEW, InstallError, backoff, mark_serving, switch_to
+from .services import (
+    INSTALL,
+    ISSUE,
+    RENEW,
+    InstallError,
+    backoff,
+    certificate_install,
+    mark_serving,
+    switch_to,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def _certificate(job: Job) -> SslCertificate:
@@ -125,5 +139,49 @@ def on_retry(job: Job) -> None:
     ).update(status=CertStatus.PENDING)
 
 
+def install(job: Job) -> None:
+    """Install the staged upload. The staged pair goes whatever happens: on success it is in
+    the certificate directory, on failure the owner uploads again (a re-delivered job whose
+    worker died mid-way still finds it and installs it again)."""
+    try:
+        job_log(job, f"installing the uploaded certificate for {job.payload.get('domain')}")
+        try:
+            cert = certificate_install(job)
+        except staging.NotStaged as exc:
+            raise JobFailed(str(exc))
+        except InstallError as exc:
+            raise JobFailed(
+                _(
+                    "nginx refused the uploaded certificate; the previous configuration and "
+                    "certificate keep serving. nginx said: %(error)s"
+                )
+                % {"error": exc}
+            )
+        job_log(job, f"nginx now serves the uploaded certificate (serial {cert.serial})")
+    finally:
+        staging.discard(job.pk)
+
+
+def on_install_failure(job: Job, message: str) -> None:
+    """Also when the reaper fails the job: no staged key may outlive it."""
+    try:
+        staging.discard(job.pk)
+    except OSError:
+        logger.exception("could not remove the staged certificate of job %s", job.pk)
+    audit_record(
+        actor=None,
+        action="ssl.upload_failed",
+        target_type="site",
+        target_id=job.site_id,
+        metadata={
+            "site_id": str(job.site_id),
+            "domain": job.payload.get("domain"),
+            "job_id": str(job.pk),
+            "error": message[:1000],
+        },
+    )
+
+
 register(ISSUE, on_failure=on_failure, on_retry=on_retry)(obtain)
 register(RENEW, on_failure=on_failure, on_retry=on_retry)(obtain)
+register(INSTALL, on_failure=on_install_failure)(install)

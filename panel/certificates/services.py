@@ -24,17 +24,20 @@ from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 from panel.sites.models import Site, SiteStatus
 
+from . import staging
 from .custom import check_upload
-from .files import install_files
+from .files import install_files, leaf_info
 from .models import CertStatus, Provider, SslCertificate
 
 ISSUE = "ssl.issue"
 RENEW = "ssl.renew"
+INSTALL = "ssl.install"
 RENEWAL_SCHEDULE = "ssl-renewal"
 
 
 class InstallError(Exception):
-    """nginx refused the new certificate; the previous files and vhost were restored."""
+    """nginx refused the new certificate (the previous files and vhost were restored), or
+    there is nothing to install any more."""
 
 
 def _lock_active_site(site: Site) -> Site:
@@ -104,35 +107,80 @@ def switch_to(site: Site, fullchain_pem: str, key_pem: str) -> None:
         raise
 
 
-def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -> SslCertificate:
-    """Install an uploaded certificate (provider `custom`) now. ValidationError says what is
-    wrong with it; the key is never logged, shown or stored outside the 0600 key file."""
+def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -> Job:
+    """Check an uploaded certificate (provider `custom`) and queue its installation (job
+    `ssl.install`). ValidationError says what is wrong with it. The web process only checks and
+    stages the pair (0600, see panel.certificates.staging); the worker installs it, runs
+    `nginx -t` and reloads, so the web process needs no right over nginx and holds no lock
+    while nginx works. The key is never logged, shown or stored outside the 0600 files."""
     with transaction.atomic():
         site = _lock_active_site(site)
         ensure_site_idle(site.pk)
         rate_check("ssl.upload", user=user, site_id=site.pk)
         checked = check_upload(site.domain, chain_pem, key_pem)
+        job = job_create(
+            type=INSTALL,
+            payload={
+                "domain": site.domain,
+                "serial": checked.info.serial,
+                "expires_at": checked.info.expires_at.isoformat(),
+            },
+            user=user,
+            site_id=site.pk,
+        )
         try:
-            switch_to(site, checked.fullchain_pem, checked.key_pem)
-        except InstallError as exc:
-            raise ValidationError(
-                _("nginx refused the certificate; nothing was changed: %(error)s") % {"error": exc},
-                code="nginx",
+            staging.stage(job.pk, checked.fullchain_pem, checked.key_pem)
+            audit_record(
+                actor=user,
+                action="ssl.upload",
+                target_type="site",
+                target_id=site.pk,
+                metadata={
+                    "site_id": str(site.pk),
+                    "domain": site.domain,
+                    "job_id": str(job.pk),
+                    "serial": checked.info.serial,
+                    "expires_at": checked.info.expires_at.isoformat(),
+                },
             )
+        except BaseException:
+            staging.discard(job.pk)
+            raise
+    return job
+
+
+def certificate_install(job: Job) -> SslCertificate:
+    """The worker's half of an upload (job `ssl.install`): switch nginx to the staged pair and
+    record it. InstallError when nginx refuses it (the previous certificate keeps serving)."""
+    domain = job.payload.get("domain", "")
+    site = Site.objects.filter(pk=job.site_id).first()
+    if site is None or site.domain != domain:
+        raise InstallError(_("The site no longer exists."))
+    if site.status != SiteStatus.ACTIVE:
+        raise InstallError(
+            _("The site %(domain)s is %(status)s, not active.")
+            % {"domain": site.domain, "status": site.get_status_display()}
+        )
+    fullchain_pem, key_pem = staging.load(job.pk)
+    info = leaf_info(fullchain_pem)
+    switch_to(site, fullchain_pem, key_pem)
+    with transaction.atomic():
         cert = (
-            SslCertificate.objects.filter(site=site, provider=Provider.CUSTOM)
+            SslCertificate.objects.select_for_update()
+            .filter(site=site, provider=Provider.CUSTOM)
             .order_by("-created_at")
             .first()
         ) or SslCertificate(site=site, provider=Provider.CUSTOM)
         # The uploaded certificate now serves: an ACME row must not renew over it.
-        mark_serving(cert, expires_at=checked.info.expires_at, serial=checked.info.serial)
+        mark_serving(cert, expires_at=info.expires_at, serial=info.serial)
         audit_record(
-            actor=user,
+            actor=None,
             action="ssl.uploaded",
             target=cert,
             metadata={
                 "site_id": str(site.pk),
                 "domain": site.domain,
+                "job_id": str(job.pk),
                 "serial": cert.serial,
                 "expires_at": cert.expires_at.isoformat(),
             },

@@ -1,4 +1,5 @@
-"""Admin for jobs: view only. A job's row is its history; retries go through the panel."""
+"""Admin for jobs: view only. A job's row is its history; the one action, retry, goes through
+the panel's `job_retry` (site lock, busy check, rate limits, audit)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from panel.audit.admin import ReadOnlyAdminMixin
+from panel.audit.admin import ReadOnlyAdminMixin, run_per_object
 
-from .models import Job
+from .models import Job, JobStatus
 
 
 @admin.register(Job)
@@ -29,6 +32,7 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("type", "error_message", "created_by__username")
     list_select_related = ("created_by",)
     date_hierarchy = "created_at"
+    actions = ["retry_failed"]
     fields = (
         "id",
         "type",
@@ -54,3 +58,15 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(id=wanted) | queryset.filter(site_id=wanted), False
+
+    @admin.action(description=gettext_lazy("Retry selected failed jobs"))
+    def retry_failed(self, request: HttpRequest, queryset: Any) -> None:
+        from .services import job_retry
+
+        run_per_object(
+            self,
+            request,
+            queryset.filter(status=JobStatus.FAILED),
+            lambda job: job_retry(job=job, user=request.user),
+            _("%(count)s job(s) queued again."),
+        )

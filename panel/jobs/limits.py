@@ -1,7 +1,7 @@
 """Rate limits on the actions that cost the server (an `nginx -t` and a reload) or the CA (an
-ACME order and its validations). Counted from what the panel records anyway (the `jobs` rows, and
-the audit entry of a certificate upload, which runs no job), checked by the services under their
-row lock before they write anything, so a refused request changes nothing and records nothing.
+ACME order and its validations). Counted from what the panel records anyway (the `jobs` rows),
+checked by the services under their row lock before they write anything, so a refused request
+changes nothing and records nothing.
 
 Each limit is a setting `NUSANTARA_RATE_*` = (count, seconds) or None (off); docs/security.md
 lists them. Admins get NUSANTARA_RATE_ADMIN_FACTOR times the per-account and per-site change
@@ -37,10 +37,8 @@ class RateLimited(ValidationError):
 
 
 def _uploads(site_id: Any) -> QuerySet:
-    from panel.audit.models import AuditLog
-
-    # An upload installs at once (no job): its audit entry is the record of it.
-    return AuditLog.objects.filter(action="ssl.uploaded", metadata__site_id=str(site_id))
+    # Every upload that passed the checks is an `ssl.install` job (whatever nginx made of it).
+    return Job.objects.filter(site_id=site_id, type="ssl.install")
 
 
 def _by_account(user_id: Any) -> QuerySet:

@@ -61,23 +61,34 @@ def job_create(
     user: Any = None,
     site_id: Any = None,
     exclusive: bool = True,
+    deliver: bool = True,
 ) -> Job:
     """Insert a queued job and enqueue it after commit. With `exclusive`, refuse while the
-    site already has an active job (callers lock the site row first)."""
+    site already has an active job (callers lock the site row first). deliver=False: the
+    caller runs it in-process (runner.run_job), e.g. a recovery command with no worker."""
     if exclusive and site_id is not None:
         ensure_site_idle(site_id)
     actor = user if getattr(user, "pk", None) else None
     job = Job.objects.create(
         type=type, status=JobStatus.QUEUED, payload=payload, site_id=site_id, created_by=actor
     )
-    enqueue(job.pk)
+    if deliver:
+        enqueue(job.pk)
     return job
 
 
 def job_retry(*, job: Job, user: Any) -> Job:
     """Admins: re-run a failed job as a new attempt of the same row. Raises JobBusy, or
     RateLimited (a ValidationError) when a new request of its kind would be refused."""
+    from panel.sites.models import Site
+
     with transaction.atomic():
+        site_id = Job.objects.filter(pk=job.pk).values_list("site_id", flat=True).first()
+        if site_id is not None:
+            # The site row first, as every other service takes it: two requests for the same
+            # site (a retry and a new change) then queue one after the other, and the busy
+            # check below cannot race a job another transaction is about to insert.
+            Site.objects.select_for_update().filter(pk=site_id).first()
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status != JobStatus.FAILED:
             raise JobBusy(_("Only a failed job can be retried."))

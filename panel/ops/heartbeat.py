@@ -7,6 +7,7 @@ minute (which proves the scheduler, the broker and a worker process all work end
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from datetime import datetime
@@ -16,6 +17,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from .models import Heartbeat
+
+logger = logging.getLogger(__name__)
 
 WORKER = "worker"
 TASK = "panel.ops.heartbeat.beat"
@@ -39,8 +42,10 @@ def on_worker_spawn(sender: Any = None, proc_name: str = "", **kwargs: Any) -> N
     """django-q2 `post_spawn` receiver; must never break the worker."""
     try:
         beat(source="spawn")
-    except Exception:  # noqa: BLE001 - the DB may be down while the worker starts; the schedule retries
-        return
+    except Exception:  # noqa: BLE001 - the DB may be down while the worker starts
+        # The schedule beats again within a minute; until then the dashboard says the worker is
+        # not seen (it never claims a beat that was not written). Say why in the worker's log.
+        logger.exception("worker heartbeat on spawn was not recorded")
 
 
 def last_beat() -> tuple[datetime | None, float | None]:

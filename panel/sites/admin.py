@@ -1,14 +1,20 @@
-"""Admin for site records. Creating and deleting a site is the panel's job (nginx, files,
-certificates), so the admin only views and repairs records (e.g. a status stuck on deleting)."""
+"""Admin for site records: read-only. Every change to a site touches nginx, files and
+certificates, so it goes through the panel's services and their jobs (with audit): the actions
+here call `site_delete` and `site_suspend`, nothing edits the row directly."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.admin import helpers
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from panel.audit.admin import AuditedAdminMixin
+from panel.audit.admin import ReadOnlyAdminMixin, run_per_object
 from panel.certificates.models import SslCertificate
 
 from .models import Site
@@ -25,18 +31,22 @@ class CertificateInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SuspendForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason (shown to the owners)"), max_length=500, strip=True
+    )
+
 
 @admin.register(Site)
-class SiteAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("domain", "runtime", "status", "created_by", "created_at", "updated_at")
     list_filter = ("status", "runtime", "created_at")
     search_fields = ("domain", "root_path", "created_by__username")
     list_select_related = ("created_by",)
-    # Not autocomplete_fields: Django's autocomplete widget renders a bad owner id sent back with
-    # the form by filtering on it, and an invalid UUID there is a 500; the raw-id widget copes.
-    raw_id_fields = ("created_by",)
-    # suspended_at changes only through the panel's suspend/resume jobs (they re-render nginx).
-    readonly_fields = ("id", "suspended_at", "created_at", "updated_at")
     fields = (
         "id",
         "domain",
@@ -50,9 +60,54 @@ class SiteAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "updated_at",
     )
     inlines = [CertificateInline]
+    actions = ["delete_sites", "suspend_sites", "resume_sites"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    @admin.action(description=gettext_lazy("Delete selected sites (site.delete jobs)"))
+    def delete_sites(self, request: HttpRequest, queryset: Any) -> None:
+        from .services import site_delete
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+        run_per_object(
+            self,
+            request,
+            queryset,
+            lambda site: site_delete(user=request.user, site=site),
+            _("%(count)s site(s) are being deleted."),
+        )
+
+    @admin.action(description=gettext_lazy("Suspend selected sites (site.suspend jobs)"))
+    def suspend_sites(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        from .services import site_suspend
+
+        form = SuspendForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Suspend sites"),
+                "form": form,
+                "sites": queryset,
+                "opts": self.model._meta,
+                "action": "suspend_sites",
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/sites/suspend.html", context)
+        reason = form.cleaned_data["reason"]
+        run_per_object(
+            self,
+            request,
+            queryset,
+            lambda site: site_suspend(user=request.user, site=site, suspend=True, reason=reason),
+            _("%(count)s site(s) are being suspended."),
+        )
+        return None
+
+    @admin.action(description=gettext_lazy("Resume selected sites (site.resume jobs)"))
+    def resume_sites(self, request: HttpRequest, queryset: Any) -> None:
+        from .services import site_suspend
+
+        run_per_object(
+            self,
+            request,
+            queryset,
+            lambda site: site_suspend(user=request.user, site=site, suspend=False),
+            _("%(count)s site(s) are being resumed."),
+        )

@@ -9,4 +9,4 @@ class SitesConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the site.* job handlers in the web process and in every worker.
-        from . import handlers  # noqa: F401
+        from . import handlers, resync  # noqa: F401

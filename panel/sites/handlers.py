@@ -321,7 +321,9 @@ def _finish_in_batch(plan: _Plan, summary: str) -> None:
             complete_job(plan.job)
             if plan.job.type == "site.provision" and plan.job.payload.get("https"):
                 _request_certificate(plan.job)
-    except HelperError as exc:  # the root helper refused or failed (e.g. removing a home)
+    except (HelperError, nginx.FilesNotRemoved) as exc:
+        # The root helper refused or failed (e.g. removing a home), or files stayed on disk:
+        # the job fails naming them, and the site row stays (a retry finishes the removal).
         fail_job(plan.job, str(exc)[:1000])
     except Exception as exc:  # one broken job must not strand the rest of the batch
         logger.exception("site job %s errored in a batch", plan.job.pk)

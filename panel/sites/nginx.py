@@ -271,15 +271,55 @@ def _site_dir(path: Path, domain: str) -> Path:
     return path
 
 
+class FilesNotRemoved(Exception):
+    """Some of a site's files could not be removed; the message names each path and why."""
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory tree (or a symlink to one, not its target) and say exactly what could
+    not be removed: FilesNotRemoved with the path and the system's reason. A missing path is
+    fine, so a retry after fixing the cause finishes the job."""
+    failures: list[str] = []
+
+    def onexc(_func: object, failed: str, exc: BaseException) -> None:
+        if isinstance(exc, FileNotFoundError):
+            return
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        failures.append(f"{failed}: {reason}")
+
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path, onexc=onexc)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        failures.append(f"{path}: {exc.strerror or exc}")
+    if failures:
+        shown = "; ".join(failures[:5]) + (
+            f" (and {len(failures) - 5} more)" if failures[5:] else ""
+        )
+        raise FilesNotRemoved(
+            _("Could not remove %(shown)s. Fix the cause and retry the job.") % {"shown": shown}
+        )
+
+
 def purge_site_files(domain: str, root_path: str | None = None) -> None:
-    """Remove everything the panel keeps on disk for a domain besides its vhost."""
+    """Remove everything the panel keeps on disk for a domain besides its vhost. Raises
+    FilesNotRemoved naming every path that stayed (e.g. a private key): nothing is claimed."""
     domain = normalize_domain(domain)
     dirs = [Path(settings.NUSANTARA_WEB_ROOT) / domain, Path(settings.NUSANTARA_CERT_DIR) / domain]
     if root_path:
         dirs.append(_site_dir(Path(root_path), domain))
-    for directory in dirs:
-        shutil.rmtree(directory, ignore_errors=True)
-    rejected_path(domain).unlink(missing_ok=True)
+    errors: list[str] = []
+    for directory in [*dirs, rejected_path(domain)]:
+        try:
+            remove_tree(directory)
+        except FilesNotRemoved as exc:
+            errors.append(str(exc))
+    if errors:
+        raise FilesNotRemoved(" ".join(errors))
 
 
 def _write_atomic(path: Path, content: str, mode: int = 0o644) -> None:

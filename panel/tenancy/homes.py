@@ -5,7 +5,6 @@ with the right owners; with isolation off, the panel's own user makes the same l
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -84,8 +83,7 @@ def remove(domain: str, system_user: str | None) -> None:
         rootcmd.run("keys-write", system_user, stdin="")  # no key: its SFTP key file goes
         rootcmd.run("user-delete", system_user, domain)
         return
-    home = home_path(domain)
-    if home.is_symlink():
-        home.unlink()
-    else:
-        shutil.rmtree(home, ignore_errors=True)
+    from panel.sites.nginx import remove_tree
+
+    # FilesNotRemoved names what stayed; a missing home is fine (a retry after the fix).
+    remove_tree(home_path(domain))

@@ -3,6 +3,7 @@ and the last run of the certificate renewal schedule. Each answer is a time or N
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +12,8 @@ from django.utils import timezone
 
 from panel.audit.models import AuditLog
 from panel.ops.heartbeat import last_beat, max_age
+
+logger = logging.getLogger(__name__)
 
 # The renewal schedule runs daily; older than this is a warning.
 RENEWAL_STALE = timedelta(hours=26)
@@ -34,6 +37,8 @@ def _safe(probe: Callable[[], datetime | None]) -> datetime | None:
     try:
         return probe()
     except Exception:  # noqa: BLE001 - the dashboard must render even if a probe breaks
+        # None shows as "not seen" (never as fine); the log says what broke.
+        logger.exception("dashboard health probe %s failed", getattr(probe, "__name__", probe))
         return None
 
 

@@ -21,9 +21,10 @@ def test_owner_switches_hsts_on_and_off_through_the_worker(worker, nginx, owner,
     ca = make_ca()
     site = live_site("hsts", created_by=owner)
     key, leaf = make_leaf([site.domain], ca=ca)
-    certificate_upload(
+    job = certificate_upload(
         user=owner, site=site, chain_pem=cert_pem(leaf) + cert_pem(ca[1]), key_pem=key_pem(key)
     )
+    assert worker.wait_for_job(job).status == "success"
     wait_https(nginx, site.domain, _ca_file(ca, nginx))
     assert HSTS not in nginx.https_get(site.domain).headers
 

@@ -117,13 +117,7 @@ def test_failures_older_than_the_window_do_not_count(owner):
 
 def test_certificate_upload_limit_refuses_before_reading_the_certificate(owner):
     site = SiteFactory(created_by=owner)
-    for _ in range(5):
-        AuditLog.objects.create(
-            action="ssl.uploaded",
-            target_type="sslcertificate",
-            target_id="x",
-            metadata={"site_id": str(site.pk)},
-        )
+    _jobs(5, type="ssl.install", site=site, user=owner)
     before = _snapshot()
     with pytest.raises(RateLimited, match="Too many certificate uploads for this site"):
         certificate_upload(user=owner, site=site, chain_pem="junk", key_pem="junk")

@@ -93,10 +93,7 @@ def test_new_site_over_the_account_rate_shows_on_the_form(client_in_zone, owner,
 
 
 def test_certificate_upload_over_the_limit_shows_on_the_form(client_in_zone, site):
-    for _ in range(5):
-        AuditLog.objects.create(
-            action="ssl.uploaded", target_type="sslcertificate", metadata={"site_id": str(site.pk)}
-        )
+    _jobs(5, type="ssl.install", site=site)
     before = _counts()
     response = client_in_zone.post(
         f"/sites/{site.pk}/certificate/upload/", {"chain_pem": "x", "key_pem": "secret-key"}

@@ -344,7 +344,7 @@ def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
     if form.is_valid():
         from panel.certificates.services import certificate_upload
 
-        installed = _on_form(
+        job = _on_form(
             form,
             lambda: certificate_upload(
                 user=request.user,
@@ -354,9 +354,13 @@ def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
             ),
             _upload_errors,
         )
-        if installed is not None:
-            messages.success(request, _("Certificate uploaded."))
-            return redirect("site_detail", pk=site.pk)
+        if job is not None:
+            messages.success(
+                request,
+                _("The certificate passed the checks and is being installed on %(domain)s.")
+                % {"domain": site.display_domain},
+            )
+            return redirect("job_detail", pk=job.pk)
     # Never echo the private key back into the page.
     form.data = form.data.copy()
     form.data["key_pem"] = ""

@@ -1,71 +1,53 @@
 """Re-render every active site's vhost from the database and put right what differs on disk.
 
-For after an upgrade (new template) or when someone edited nginx by hand. All corrections go in
-as one nginx transaction: one test, one reload, a change nginx refuses is reported and rolled back.
+For after an upgrade (new template) or when someone edited nginx by hand. The correction is a job
+(`nginx.resync`, audited) that the worker runs: one nginx transaction, one test, one reload, a
+change nginx refuses reported and rolled back. `--dry-run` only reports, here, changing nothing;
+`--now` runs the job in this process, for recovery when no worker runs (it needs the rights the
+worker has over nginx).
 """
 
 from __future__ import annotations
 
-import difflib
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from panel.sites import nginx
-from panel.sites.models import Site, SiteStatus
+from panel.jobs.models import JobStatus
+from panel.jobs.runner import run_job
+from panel.sites import resync
 
 
 class Command(BaseCommand):
-    help = "Re-render and re-check every active site's nginx vhost; report and fix differences."
+    help = (
+        "Re-render and re-check every active site's nginx vhost; report differences and queue "
+        "an nginx.resync job that fixes them (--now: run it here)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--dry-run", action="store_true", help="Only report what differs; change nothing."
         )
-
-    def handle(self, *args: object, dry_run: bool = False, **options: object) -> None:
-        changes: dict[str, str] = {}
-        sites = Site.objects.filter(status=SiteStatus.ACTIVE).order_by("domain")
-        known = set()
-        for site in sites.iterator():
-            known.add(site.domain)
-            try:
-                wanted = nginx.render_site(site)
-            except Exception as exc:
-                self.stdout.write(f"ERROR    {site.domain}: cannot render: {exc}")
-                continue
-            path = nginx.conf_path(site.domain)
-            current = path.read_text(encoding="utf-8") if path.exists() else None
-            if current == wanted:
-                continue
-            changes[site.domain] = wanted
-            if current is None:
-                self.stdout.write(f"MISSING  {site.domain}: {path} does not exist")
-                continue
-            self.stdout.write(f"DIFFERS  {site.domain}: {path}")
-            diff = difflib.unified_diff(
-                current.splitlines(), wanted.splitlines(), "on disk", "from the database", n=1
-            )
-            for line in list(diff)[2:40]:
-                self.stdout.write(f"    {line}")
-        conf_dir = nginx.conf_path("x").parent
-        for path in sorted(conf_dir.glob("*.conf")) if conf_dir.exists() else []:
-            if path.name[: -len(".conf")] not in known:
-                self.stdout.write(f"UNKNOWN  {path}: no active site has this vhost (left alone)")
-        self.stdout.write(f"{len(known)} active site(s), {len(changes)} vhost(s) to correct")
-        if not dry_run:
-            from panel.tenancy.migrate import queue_migrations
-
-            queued, _busy = queue_migrations()
-            for job in queued:
-                self.stdout.write(f"HOME     {job.payload['domain']}: site.migrate_home {job.pk}")
-        if dry_run or not changes:
-            return
-        result = nginx.apply(changes)
-        for domain, message in sorted(result.rejected.items()):
-            self.stdout.write(f"REJECTED {domain}: {message}")
-        self.stdout.write(
-            f"corrected {len(result.applied)}, rejected {len(result.rejected)}, "
-            f"{result.tests} nginx test run(s), {'reloaded' if result.reloaded else 'no reload'}"
+        parser.add_argument(
+            "--now",
+            action="store_true",
+            help="Run the job in this process instead of the worker (when no worker runs).",
         )
-        if result.rejected:
-            raise CommandError("some vhosts could not be corrected; see above")
+
+    def handle(self, *args: object, dry_run: bool = False, now: bool = False, **opts: object):
+        if dry_run and now:
+            raise CommandError("--dry-run and --now exclude each other")
+        found = resync.plan()
+        for line in found.lines:
+            self.stdout.write(line)
+        if dry_run:
+            return
+        job = resync.nginx_resync(user=None, deliver=not now)
+        if not now:
+            self.stdout.write(f"queued nginx.resync job {job.pk}; the worker applies it")
+            return
+        status = run_job(str(job.pk))
+        job.refresh_from_db()
+        for entry in job.log:
+            if entry["msg"].startswith(("HOME", "REJECTED", "corrected")):
+                self.stdout.write(entry["msg"])
+        if status != JobStatus.SUCCESS:
+            raise CommandError(job.error_message or "the resync failed; see the job's log")
