@@ -3,12 +3,14 @@ confirmation."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from panel.jobs.models import JobStatus
-from panel.sites.models import SiteStatus
+from panel.sites.models import Site, SiteStatus
 from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -152,17 +154,51 @@ def test_admin_sees_any_site(admin_client, site):
     assert admin_client.get(f"/sites/{site.pk}/").status_code == 200
 
 
+def _poll_url(html: str) -> str:
+    match = re.search(r'hx-get="(/sites/[^"]+\?seen=[0-9a-f]+)" hx-trigger="every 2s"', html)
+    assert match, "the page does not poll"
+    return match.group(1)
+
+
 def test_detail_polls_while_a_job_runs_and_stops_after(owner_client, site, owner, make_job):
     running = make_job(site=site, user=owner, status=JobStatus.RUNNING)
-    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
-    assert 'hx-trigger="every 2s"' in html
+    poll = _poll_url(owner_client.get(f"/sites/{site.pk}/").content.decode())
+
+    # Nothing ended: only the live fragment (status card and job rows), still polling.
+    fragment = owner_client.get(poll, **HTMX)
+    body = fragment.content.decode()
+    assert "<html" not in body and 'id="site-live"' in body and 'id="site-cards"' not in body
+    assert 'hx-trigger="every 2s"' in body and "HX-Retarget" not in fragment.headers
+    assert "HX-Request" in fragment.headers["Vary"]
+
+    # The job ended: every card is redrawn in one swap, and the new cards stop polling.
     running.status = JobStatus.SUCCESS
     running.save()
-    fragment = owner_client.get(f"/sites/{site.pk}/", **HTMX)
+    fragment = owner_client.get(poll, **HTMX)
     body = fragment.content.decode()
-    assert "<html" not in body and 'id="site-live"' in body
-    assert "hx-trigger" not in body
-    assert "HX-Request" in fragment.headers["Vary"]
+    assert fragment.headers["HX-Retarget"] == "#site-cards"
+    assert fragment.headers["HX-Reswap"] == "outerHTML"
+    assert "<html" not in body and body.lstrip().startswith('<div id="site-cards">')
+    assert 'id="site-live"' in body and "hx-trigger" not in body
+    for card in ("actions-h", "settings-h", "hsts-h", "delete-h", "audit-h"):
+        assert f'id="{card}"' in body
+
+
+def test_cards_show_what_the_ended_job_changed(owner_client, site, owner, make_job):
+    """A runtime change and a suspension ended while the page was open: the refreshed cards
+    say so (runtime, a "Suspended" badge instead of "Active", the suspension banner)."""
+    running = make_job(site=site, user=owner, status=JobStatus.RUNNING)
+    poll = _poll_url(owner_client.get(f"/sites/{site.pk}/").content.decode())
+    running.status = JobStatus.SUCCESS
+    running.save()
+    Site.objects.filter(pk=site.pk).update(
+        runtime="proxy", upstream="127.0.0.1:3000", suspended_at=timezone.now()
+    )
+    body = owner_client.get(poll, **HTMX).content.decode()
+    assert "Reverse proxy" in body and "127.0.0.1:3000" in body
+    assert 'data-testid="site-suspended"' in body
+    status = re.search(r'data-testid="site-status">(.*?)</dd>', body).group(1)
+    assert "Suspended" in status and "Active" not in status
 
 
 def test_htmx_fragment_for_deleted_site_redirects_to_list(owner_client):

@@ -96,3 +96,14 @@ def pretty_json(value: Any) -> str:
     import json
 
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@register.simple_tag
+def site_badge(site: Any) -> SafeString:
+    """A site's status as a user sees it: an active site an administrator suspended is
+    "Suspended" (it answers 503), never "Active"."""
+    from panel.sites.models import SiteStatus
+
+    if site.suspended_at and site.status == SiteStatus.ACTIVE:
+        return badge("suspended", _("Suspended"))
+    return badge(site.status, site.get_status_display())

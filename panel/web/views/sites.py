@@ -4,6 +4,7 @@ and upload."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Any
 
 import idna
@@ -149,9 +150,10 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
         "certificate": certificate,
         "jobs": jobs,
         "live": live,
+        "live_key": _live_key(site, certificate, jobs),
         "can_request_certificate": site.status == SiteStatus.ACTIVE,
     }
-    if request.htmx:
+    if request.htmx and request.GET.get("seen") == context["live_key"]:
         return context  # the live fragment needs neither the audit trail nor the forms
     target_ids = [str(site.pk), *(str(c.pk) for c in certificates)]
     context["audit"] = list(
@@ -181,6 +183,21 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     return context
 
 
+def _live_key(site: Any, certificate: Any, jobs: list[Any]) -> str:
+    """What the live poll compares: the site's state and its unfinished jobs. When it changed
+    since the page was drawn (a job ended, the site became active, a certificate was issued),
+    every card may be stale, not only the job rows."""
+    parts = [
+        site.status,
+        "suspended" if site.suspended_at else "",
+        site.runtime,
+        "hsts" if site.hsts else "",
+        f"{certificate.pk}:{certificate.status}" if certificate else "",
+        *sorted(str(job.pk) for job in jobs if job.status in ACTIVE_STATUSES),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 @login_required
 @require_GET
 def site_detail(request: HttpRequest, pk: Any) -> HttpResponse:
@@ -194,8 +211,18 @@ def site_detail(request: HttpRequest, pk: Any) -> HttpResponse:
             return response
         raise
     context = _detail_context(request, site)
-    template = "web/site_detail.html#live" if request.htmx else "web/site_detail.html"
+    if not request.htmx:
+        template = "web/site_detail.html"
+    elif request.GET.get("seen") == context["live_key"]:
+        template = "web/site_detail.html#live"  # nothing ended: the job rows and status only
+    else:
+        # Something ended or changed: redraw every card (status, HTTPS, runtime, HSTS, SFTP,
+        # files, banners) in one swap; the new cards poll again only if still live.
+        template = "web/site_detail.html#cards"
     response = render(request, template, context)
+    if template.endswith("#cards"):
+        response["HX-Retarget"] = "#site-cards"
+        response["HX-Reswap"] = "outerHTML"
     patch_vary_headers(response, ["HX-Request"])
     return response
 
