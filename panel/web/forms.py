@@ -179,12 +179,21 @@ class CertificateUploadForm(PanelForm):
     )
 
 
+# Not a stored status: an active site an administrator suspended (suspended_at set).
+SUSPENDED = "suspended"
+
+
 class SiteFilterForm(PanelForm):
     q = forms.CharField(label=_("Search"), required=False, max_length=253)
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,
-        choices=[("", _("All statuses")), *SiteStatus.choices],
+        choices=[
+            ("", _("All statuses")),
+            *SiteStatus.choices[:2],
+            (SUSPENDED, _("Suspended")),
+            *SiteStatus.choices[2:],
+        ],
     )
     # Admins only (the view ignores it for users): the sites of one user, by username.
     owner = forms.CharField(label=_("Owner"), required=False, max_length=150)

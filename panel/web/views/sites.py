@@ -28,6 +28,7 @@ from panel.sites.models import SiteStatus
 from ..access import get_site_for, sites_for
 from ..decorators import login_required
 from ..forms import (
+    SUSPENDED,
     CertificateUploadForm,
     SiteCreateForm,
     SiteDeleteForm,
@@ -88,7 +89,12 @@ def site_list(request: HttpRequest) -> HttpResponse:
                 match |= Q(domain__contains=term)
             qs = qs.filter(match)
         if status := filters.cleaned_data["status"]:
-            qs = qs.filter(status=status)
+            if status == SUSPENDED:
+                qs = qs.filter(status=SiteStatus.ACTIVE, suspended_at__isnull=False)
+            elif status == SiteStatus.ACTIVE:
+                qs = qs.filter(status=status, suspended_at__isnull=True)
+            else:
+                qs = qs.filter(status=status)
         if (owner := filters.cleaned_data["owner"].strip()) and request.user.is_admin:
             qs = qs.filter(created_by__username=owner)
     qs = qs.annotate(
