@@ -212,6 +212,9 @@ def test_audit_trail_shows_site_entries(owner_client, site, owner):
     audit_record(actor=owner, action="site.create", target=site)
     html = owner_client.get(f"/sites/{site.pk}/").content.decode()
     assert "site.create" in html
+    # The target by its name, not its UUID; times labelled with the user's zone.
+    assert '<td data-testid="audit-target">bücher.id</td>' in html
+    assert "(WIB)</span></th>" in html
 
 
 # --- delete -------------------------------------------------------------------------------
