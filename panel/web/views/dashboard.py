@@ -62,6 +62,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     else:
         recent_jobs = list(jobs.order_by("-created_at")[:JOBS_LIMIT])
     failed_jobs = list(jobs.filter(status=JobStatus.FAILED).order_by("-created_at")[:JOBS_LIMIT])
+    # Each job's site by its domain: one query for both tables (jobs.site_id has no FK).
+    from .jobs import _site_names
+
+    sites = _site_names({j.site_id for j in [*recent_jobs, *failed_jobs] if j.site_id}, user)
+    for job in [*recent_jobs, *failed_jobs]:
+        job.site = sites.get(job.site_id)
 
     context = {
         "by_status": by_status,
