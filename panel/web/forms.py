@@ -94,6 +94,12 @@ class SiteCreateForm(SiteRuntimeForm):
                 required=False,
                 empty_label=_("Me (%(username)s)") % {"username": user.username},
             )
+            # Shown once the owner is at their quota (the service says so on this field).
+            self.fields["override_quota"] = forms.BooleanField(
+                label=_("Override the user's quota"),
+                required=False,
+                help_text=_("The site is created beyond the owner's quota; this is audited."),
+            )
 
 
 class SiteSettingsForm(SiteRuntimeForm):

@@ -372,6 +372,39 @@ def test_users_see_their_quota_and_admins_none(owner_client, admin_client, site,
         assert 'data-testid="site-quota"' not in admin_client.get(path).content.decode()
 
 
+def test_the_quota_shown_follows_the_users_own_value(owner_client, owner, site, settings):
+    settings.NUSANTARA_MAX_SITES_PER_USER = 10
+    owner.max_sites = 3
+    owner.save()
+    for path in ("/sites/", "/sites/new/"):
+        assert "You use 1 of your 3 sites." in owner_client.get(path).content.decode()
+    assert "1 site of 3 allowed." in owner_client.get("/").content.decode()
+
+
+def test_admin_over_a_users_quota_must_tick_the_override(admin_client, owner, site):
+    owner.max_sites = 1
+    owner.save()
+    data = {"domain": "lebih.example", "runtime": "static", "owner": owner.pk}
+    response = admin_client.post("/sites/new/", data)
+    html = response.content.decode()
+    assert 'id="id_override_quota_error"' in html
+    assert "overrides the user&#x27;s quota" in html
+    assert 'name="override_quota"' in html
+    assert owner.sites.count() == 1
+
+    response = admin_client.post("/sites/new/", {**data, "override_quota": "on"})
+    assert response.status_code == 302
+    assert owner.sites.count() == 2
+    from panel.audit.models import AuditLog
+
+    assert AuditLog.objects.filter(action="site.quota_override").count() == 1
+
+
+def test_the_override_box_is_not_offered_before_it_is_needed(admin_client, owner_client):
+    assert 'name="override_quota"' not in admin_client.get("/sites/new/").content.decode()
+    assert 'name="override_quota"' not in owner_client.get("/sites/new/").content.decode()
+
+
 def test_admin_suspends_from_the_site_page_and_the_owner_reads_why(
     admin_client, owner_client, site
 ):

@@ -73,7 +73,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "by_status": by_status,
         "total_sites": total_sites,
         "suspended": sum(row["suspended"] for row in rows),
-        "quota": None if user.is_admin else settings.NUSANTARA_MAX_SITES_PER_USER,
+        "quota": None if user.is_admin else user.site_limit,
         "certificates": certificates,
         "recent_jobs": recent_jobs,
         "failed_jobs": failed_jobs,

@@ -8,7 +8,6 @@ import hashlib
 from typing import Any
 
 import idna
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, Subquery
@@ -58,10 +57,10 @@ def _on_form(form: Any, call: Any, on_invalid: Any = add_service_errors) -> Any:
 
 
 def _quota(user: Any) -> dict[str, int] | None:
-    """A regular user's site count against NUSANTARA_MAX_SITES_PER_USER (admins have none)."""
+    """A regular user's site count against their quota (User.site_limit; admins have none)."""
     if user.is_admin:
         return None
-    return {"used": sites_for(user).count(), "limit": settings.NUSANTARA_MAX_SITES_PER_USER}
+    return {"used": sites_for(user).count(), "limit": user.site_limit}
 
 
 def _search_terms(q: str) -> set[str]:
@@ -116,6 +115,8 @@ def site_new(request: HttpRequest) -> HttpResponse:
         kwargs: dict[str, Any] = {}
         if data.get("owner"):
             kwargs["owner"] = data["owner"]
+        if data.get("override_quota"):
+            kwargs["override_quota"] = True
         site = _on_form(
             form,
             lambda: site_create(
