@@ -26,6 +26,7 @@ COMMITTED_SEED = Path(settings.BASE_DIR) / "docs" / "seed-schema.sql"
 # Columns a feature needs. They come after the seed's columns and are nullable or have a
 # database default, so an INSERT written against the seed keeps working.
 EXTRA_COLUMNS = {
+    "users": {"max_sites"},
     "sites": {"upstream", "suspended_at", "hsts", "system_user"},
     "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at"},
     "jobs": {"site_id", "created_by", "log", "attempts", "worker"},

@@ -50,6 +50,21 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 
 
+class SiteQuotaForm(forms.Form):
+    max_sites = forms.IntegerField(
+        label=_("Maximum number of sites"),
+        required=False,
+        min_value=0,
+        max_value=10_000,
+        help_text=_("Empty: the panel's default (%(default)d)."),
+    )
+
+    def __init__(self, *args, default: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["max_sites"]
+        field.help_text = field.help_text % {"default": default}
+
+
 class OTPTokenForm(forms.Form):
     otp_token = forms.CharField(
         label=_("Code"),

@@ -42,6 +42,8 @@ class User(AbstractBaseUser):
     is_active = models.BooleanField(_("active"), default=True, db_default=True)
     created_at = created_at()
     updated_at = updated_at()
+    # Extra column (docs/schema.md): this user's site quota; NULL = NUSANTARA_MAX_SITES_PER_USER.
+    max_sites = models.IntegerField(_("maximum number of sites"), null=True, blank=True)
 
     # The seed has no last_login column; Django then skips update_last_login.
     last_login = None
@@ -68,6 +70,15 @@ class User(AbstractBaseUser):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def site_limit(self) -> int:
+        """How many sites this user may own: their own quota, else the panel's default."""
+        from django.conf import settings
+
+        if self.max_sites is not None:
+            return self.max_sites
+        return settings.NUSANTARA_MAX_SITES_PER_USER
 
     # Django admin access follows the role.
     @property

@@ -76,6 +76,36 @@ def user_set_role(*, actor: Any, user: User, role: str, meta: dict[str, str] | N
     return user
 
 
+MAX_SITES_CEILING = 10_000
+
+
+def user_set_max_sites(
+    *, actor: Any, user: User, max_sites: int | None, meta: dict[str, str] | None = None
+) -> User:
+    """Set a user's own site quota (None: the panel's default NUSANTARA_MAX_SITES_PER_USER).
+    Sites they already have stay; only new ones are refused above the quota."""
+    if max_sites is not None and not (0 <= max_sites <= MAX_SITES_CEILING):
+        raise ValidationError(
+            _("Enter a number of sites from 0 to %(max)d, or leave it empty for the default.")
+            % {"max": MAX_SITES_CEILING},
+            code="max_sites",
+        )
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        old = user.max_sites
+        if old == max_sites:
+            return user
+        user.max_sites = max_sites
+        user.save(update_fields=["max_sites", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="user.quota_change",
+            target=user,
+            metadata={"username": user.username, "from": old, "to": max_sites, **(meta or {})},
+        )
+    return user
+
+
 def user_set_active(
     *, actor: Any, user: User, is_active: bool, meta: dict[str, str] | None = None
 ) -> User:

@@ -18,7 +18,7 @@ from panel.audit.services import request_meta
 
 from . import services, two_factor
 from .access import admin_required
-from .forms import RoleForm, UserCreateForm
+from .forms import RoleForm, SiteQuotaForm, UserCreateForm
 from .models import Role, User
 
 PAGE_SIZE = 50
@@ -57,6 +57,15 @@ def user_new(request: HttpRequest) -> HttpResponse:
     return render(request, "users/new.html", {"form": form})
 
 
+def _quota_form(request: HttpRequest, user: User) -> SiteQuotaForm:
+    posted = request.method == "POST" and request.POST.get("action") == "quota"
+    return SiteQuotaForm(
+        request.POST if posted else None,
+        initial={"max_sites": user.max_sites},
+        default=settings.NUSANTARA_MAX_SITES_PER_USER,
+    )
+
+
 def _apply(request: HttpRequest, user: User) -> tuple[bool, SetPasswordForm | None, RoleForm]:
     """Run the action the detail page posted; returns (done, password form, role form)."""
     action = request.POST.get("action")
@@ -64,6 +73,18 @@ def _apply(request: HttpRequest, user: User) -> tuple[bool, SetPasswordForm | No
     role_form = RoleForm(request.POST if action == "role" else None, initial={"role": user.role})
     password_form = None
     try:
+        if action == "quota":
+            quota_form = _quota_form(request, user)
+            if not quota_form.is_valid():
+                return False, None, role_form
+            services.user_set_max_sites(
+                actor=request.user,
+                user=user,
+                max_sites=quota_form.cleaned_data["max_sites"],
+                meta=meta,
+            )
+            messages.success(request, _("Site quota changed."))
+            return True, None, role_form
         if action == "role" and role_form.is_valid():
             services.user_set_role(
                 actor=request.user, user=user, role=role_form.cleaned_data["role"], meta=meta
@@ -124,7 +145,8 @@ def user_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "has_2fa": two_factor.has_two_factor(user),
         "failed_logins": services.user_failed_logins(user),
         "site_count": user.sites.count(),
-        "site_limit": settings.NUSANTARA_MAX_SITES_PER_USER if user.role == Role.USER else None,
+        "site_limit": user.site_limit if user.role == Role.USER else None,
+        "quota_form": _quota_form(request, user),
         "is_self": user.pk == request.user.pk,
     }
     return render(request, "users/detail.html", context, status=status)

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_safe
 from panel.accounts.access import admin_required
 
 from .models import AuditLog
+from .names import attach_target_names
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
@@ -147,6 +148,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     for entry in entries:
         entry.details = _details(entry.metadata)
         entry.target_url = _target_url(entry)
+    attach_target_names(entries)
     context = {
         "form": form,
         "entries": entries,
@@ -157,7 +159,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/list.html", context)
 
 
-CSV_COLUMNS = ("id", "created_at", "actor", "action", "target_type", "target_id", "metadata")
+# The header says the zone: times are UTC whatever the zone the user sees on the page.
+CSV_COLUMNS = ("id", "created_at_utc", "actor", "action", "target_type", "target_id", "metadata")
 # A cell starting with one of these is a formula to Excel or LibreOffice (CSV injection): a
 # username such as "=HYPERLINK(...)" must reach the spreadsheet as text.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -88,6 +88,13 @@ def _insert_site(**fields: Any) -> Site:
     raise AssertionError("unreachable")
 
 
+def _quota_override_message(owner: User, used: int, limit: int) -> str:
+    return _(
+        "%(username)s already has %(used)d sites and their quota is %(limit)d: creating this "
+        "site overrides the user's quota. Tick “Override the user's quota” to create it anyway."
+    ) % {"username": owner.username, "used": used, "limit": limit}
+
+
 def site_create(
     *,
     user: User,
@@ -96,23 +103,37 @@ def site_create(
     upstream: str | None = None,
     owner: User | None = None,
     https: bool = False,
+    override_quota: bool = False,
 ) -> Site:
     """Create a site in `provisioning` and queue its `site.provision` job. With `https`, the
     worker requests an ACME certificate as soon as the site is live (panel.sites.handlers).
 
-    Raises ValidationError keyed by form field ("domain", "runtime", "upstream", "__all__")."""
+    The owner's quota (User.site_limit) binds a user, and an admin creating a site for a user
+    unless `override_quota` (audited as site.quota_override); an admin's own sites have none.
+
+    Raises ValidationError keyed by form field ("domain", "runtime", "upstream",
+    "override_quota", "__all__")."""
     owner = owner or user
     if owner.pk != user.pk and user.role != Role.ADMIN:
         raise PermissionDenied(_("Only an administrator can create a site for another user."))
     domain, runtime, upstream = _validate(domain, runtime, upstream)
+    overridden = None
     try:
         with transaction.atomic():
-            if user.role != Role.ADMIN:
+            if owner.role != Role.ADMIN:
                 # Locking the owner's row serialises this user's creations, so two parallel
                 # requests cannot both pass the quota check below. Admins have no quota.
-                User.objects.select_for_update().filter(pk=owner.pk).first()
-                limit = settings.NUSANTARA_MAX_SITES_PER_USER
-                if Site.objects.filter(created_by=owner).count() >= limit:
+                locked = User.objects.select_for_update().filter(pk=owner.pk).first() or owner
+                limit = locked.site_limit
+                used = Site.objects.filter(created_by=owner).count()
+                if used >= limit and user.role == Role.ADMIN:
+                    if not override_quota:
+                        raise ValidationError(
+                            {"override_quota": _quota_override_message(owner, used, limit)},
+                            code="quota_override",
+                        )
+                    overridden = {"owner": owner.username, "limit": limit, "sites": used}
+                elif used >= limit:
                     raise ValidationError(
                         {
                             "__all__": _(
@@ -153,6 +174,13 @@ def site_create(
                     "https": bool(https),
                 },
             )
+            if overridden:
+                audit_record(
+                    actor=user,
+                    action="site.quota_override",
+                    target=site,
+                    metadata={"domain": domain, **overridden},
+                )
     except IntegrityError as exc:
         # The unique index on sites.domain is the real guard against parallel requests.
         if "domain" in str(exc):

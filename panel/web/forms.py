@@ -94,6 +94,12 @@ class SiteCreateForm(SiteRuntimeForm):
                 required=False,
                 empty_label=_("Me (%(username)s)") % {"username": user.username},
             )
+            # Shown once the owner is at their quota (the service says so on this field).
+            self.fields["override_quota"] = forms.BooleanField(
+                label=_("Override the user's quota"),
+                required=False,
+                help_text=_("The site is created beyond the owner's quota; this is audited."),
+            )
 
 
 class SiteSettingsForm(SiteRuntimeForm):
@@ -179,12 +185,21 @@ class CertificateUploadForm(PanelForm):
     )
 
 
+# Not a stored status: an active site an administrator suspended (suspended_at set).
+SUSPENDED = "suspended"
+
+
 class SiteFilterForm(PanelForm):
     q = forms.CharField(label=_("Search"), required=False, max_length=253)
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,
-        choices=[("", _("All statuses")), *SiteStatus.choices],
+        choices=[
+            ("", _("All statuses")),
+            *SiteStatus.choices[:2],
+            (SUSPENDED, _("Suspended")),
+            *SiteStatus.choices[2:],
+        ],
     )
     # Admins only (the view ignores it for users): the sites of one user, by username.
     owner = forms.CharField(label=_("Owner"), required=False, max_length=150)

@@ -56,9 +56,19 @@
     });
   }
 
+  function enhance(root) {
+    autosubmit(root);
+    conditionalFields(root);
+    confirmTyped(root);
+  }
+
   ready(function () {
-    autosubmit(document);
-    conditionalFields(document);
-    confirmTyped(document);
+    enhance(document);
+    // Content htmx swaps in later (the site page redraws its cards when a job ends) gets the
+    // same enhancements; the initial load of <body> was handled above.
+    document.body.addEventListener("htmx:load", function (event) {
+      var elt = event.detail && event.detail.elt;
+      if (elt && elt !== document.body) enhance(elt);
+    });
   });
 })();

@@ -218,3 +218,56 @@ def test_user_page_shows_their_sites_against_the_quota(admin_client, owner, sett
     assert 'href="/sites/?owner=owner"' in html
     admin = User.objects.get(username="admin")
     assert "0 sites" in admin_client.get(f"/users/{admin.pk}/").content.decode()  # no quota
+
+
+def test_admin_sets_a_users_site_quota(admin_client, owner, settings) -> None:
+    from panel.audit.models import AuditLog
+    from tests.factories import SiteFactory
+
+    settings.NUSANTARA_MAX_SITES_PER_USER = 5
+    SiteFactory(created_by=owner)
+    page = admin_client.get(f"/users/{owner.pk}/").content.decode()
+    assert 'name="max_sites"' in page and "the panel's default (5)" in page
+    response = admin_client.post(f"/users/{owner.pk}/", {"action": "quota", "max_sites": "3"})
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    assert owner.max_sites == 3
+    assert "1 of 3 sites" in admin_client.get(f"/users/{owner.pk}/").content.decode()
+    entry = AuditLog.objects.get(action="user.quota_change")
+    assert entry.metadata["from"] is None and entry.metadata["to"] == 3
+    assert entry.target_id == str(owner.pk)
+
+    # Empty goes back to the default.
+    admin_client.post(f"/users/{owner.pk}/", {"action": "quota", "max_sites": ""})
+    owner.refresh_from_db()
+    assert owner.max_sites is None
+    assert "1 of 5 sites" in admin_client.get(f"/users/{owner.pk}/").content.decode()
+
+
+@pytest.mark.parametrize("value", ["-1", "10001", "lots", "1e3", "3; DROP TABLE users"])
+def test_a_bad_site_quota_is_refused_on_the_field(admin_client, owner, value) -> None:
+    from panel.audit.models import AuditLog
+
+    response = admin_client.post(f"/users/{owner.pk}/", {"action": "quota", "max_sites": value})
+    assert response.status_code == 400
+    assert 'id="id_max_sites_error"' in response.content.decode()
+    owner.refresh_from_db()
+    assert owner.max_sites is None
+    assert not AuditLog.objects.filter(action="user.quota_change").exists()
+
+
+def test_a_user_cannot_set_a_quota(owner_client, owner) -> None:
+    response = owner_client.post(f"/users/{owner.pk}/", {"action": "quota", "max_sites": "99"})
+    assert response.status_code in (403, 404)
+    owner.refresh_from_db()
+    assert owner.max_sites is None
+
+
+def test_the_quota_service_refuses_out_of_range_values(admin_user, owner) -> None:
+    from django.core.exceptions import ValidationError
+
+    from panel.accounts.services import user_set_max_sites
+
+    for value in (-1, 10_001):
+        with pytest.raises(ValidationError):
+            user_set_max_sites(actor=admin_user, user=owner, max_sites=value)

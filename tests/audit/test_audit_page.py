@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -144,6 +145,68 @@ def test_query_count_does_not_grow_with_rows(admin_client, owner, outsider) -> N
     assert not any("COUNT(" in q["sql"].upper() for q in many.captured_queries)
 
 
+def _targets(owner, n: int, start: int = 0) -> None:
+    """n sites, each with a certificate, and an entry for the site, its certificate and the user."""
+    from panel.certificates.models import SslCertificate
+    from tests.factories import SiteFactory
+
+    for i in range(start, start + n):
+        site = SiteFactory(created_by=owner, domain=f"n{i:03d}.example.com")
+        cert = SslCertificate.objects.create(site=site, status="pending")
+        _entry(owner, "site.create", target=site)
+        _entry(owner, "ssl.issue", target=cert)
+        _entry(owner, "user.update", target=owner)
+
+
+def test_targets_are_named_not_numbered(admin_client, owner) -> None:
+    from panel.certificates.models import SslCertificate
+    from tests.factories import SiteFactory
+
+    site = SiteFactory(created_by=owner, domain="xn--bcher-kva.id")
+    cert = SslCertificate.objects.create(site=site, status="pending")
+    gone = SiteFactory(created_by=owner, domain="gone.example")
+    _entry(owner, "site.create", target=site)
+    _entry(owner, "ssl.issue", target=cert)
+    _entry(owner, "user.update", target=owner)
+    _entry(owner, "site.delete", target=gone, metadata={"domain": "gone.example"})
+    gone_id = str(gone.pk)
+    gone.delete()
+    html = admin_client.get("/audit/").content.decode()
+    cells = re.findall(r'<td data-testid="audit-target">(.*?)</td>', html, re.S)
+    assert len(cells) == 4
+    deleted, user, certificate, created = cells
+    assert f'href="/sites/{site.pk}/"' in created and ">bücher.id</a>" in created
+    assert "bücher.id" in certificate and str(cert.pk) not in certificate.split('"')[2]
+    assert f'href="/users/{owner.pk}/"' in user and f">{owner.username}</a>" in user
+    assert "gone.example" in deleted and f">{gone_id}<" not in deleted
+
+
+def test_query_count_with_named_targets_does_not_grow(admin_client, owner) -> None:
+    """One query per target type, whatever the number of rows."""
+    _targets(owner, 1)
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get("/audit/")
+    _targets(owner, 15, start=1)
+    with CaptureQueriesContext(connection) as many:
+        response = admin_client.get("/audit/")
+    assert len(response.context["entries"]) == 48
+    assert all(e.target_name for e in response.context["entries"])
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_times_are_labelled_with_their_zone(admin_client, owner) -> None:
+    _entry(owner, "one")
+    html = admin_client.get("/audit/").content.decode()
+    assert '<span class="muted small" data-testid="time-zone">(WIB)</span>' in html
+    assert 'title="Asia/Jakarta"' in html
+    session = admin_client.session
+    session["tz"] = "Europe/Berlin"
+    session.save()
+    html = admin_client.get("/audit/").content.decode()
+    assert re.search(r'data-testid="time-zone">\(CES?T\)', html)
+    assert "Times are in CE" in html and "(Europe/Berlin)" in html
+
+
 def test_audit_log_is_read_only(admin_client) -> None:
     assert admin_client.post("/audit/").status_code == 405
 
@@ -189,10 +252,11 @@ def test_csv_export_has_the_filtered_rows_in_utc_with_metadata(admin_client, own
     _entry(None, "ssl.renew", target_type="site", target_id="s1")
 
     rows = _csv_rows(admin_client.get("/audit/export.csv"))
+    assert "created_at_utc" in rows[0]  # the header says the zone
     assert [r["action"] for r in rows] == ["ssl.renew", "site.create", "site.create"]
     rows = _csv_rows(admin_client.get("/audit/export.csv?actor=owner&target_id=s1"))
     assert len(rows) == 1
-    assert rows[0]["created_at"] == "2026-11-20T23:30:00+00:00"
+    assert rows[0]["created_at_utc"] == "2026-11-20T23:30:00+00:00"
     assert (rows[0]["actor"], rows[0]["target_type"], rows[0]["target_id"]) == (
         "owner",
         "site",

@@ -115,10 +115,55 @@ def test_user_quota(owner, settings):
     assert "limit of 2 sites" in str(exc.value.message_dict["__all__"])
 
 
-def test_admin_creates_for_another_user_beyond_quota(admin_user, owner, settings):
-    settings.NUSANTARA_MAX_SITES_PER_USER = 0
-    site = site_create(user=admin_user, owner=owner, domain="a.example", runtime="static")
+def test_per_user_quota_replaces_the_default(owner, outsider, settings):
+    settings.NUSANTARA_MAX_SITES_PER_USER = 1
+    owner.max_sites = 2
+    owner.save()
+    site_create(user=owner, domain="one.example", runtime="static")
+    site_create(user=owner, domain="two.example", runtime="static")  # beyond the default
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=owner, domain="three.example", runtime="static")
+    assert "limit of 2 sites" in str(exc.value.message_dict["__all__"])
+    # NULL is the default; 0 allows none.
+    site_create(user=outsider, domain="four.example", runtime="static")
+    outsider.max_sites = 0
+    outsider.save()
+    owner_sites = owner.sites.count()
+    with pytest.raises(ValidationError):
+        site_create(user=outsider, domain="five.example", runtime="static")
+    assert (owner.sites.count(), outsider.sites.count()) == (owner_sites, 1)
+
+
+def test_admin_creating_for_a_user_at_quota_must_override(admin_user, owner, settings):
+    settings.NUSANTARA_MAX_SITES_PER_USER = 5
+    owner.max_sites = 0
+    owner.save()
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=admin_user, owner=owner, domain="a.example", runtime="static")
+    message = str(exc.value.message_dict["override_quota"])
+    assert "owner already has 0 sites" in message and "overrides the user's quota" in message
+    assert not Site.objects.exists()
+    assert not AuditLog.objects.filter(action__startswith="site.").exists()
+
+    site = site_create(
+        user=admin_user, owner=owner, domain="a.example", runtime="static", override_quota=True
+    )
     assert site.created_by == owner
+    entry = AuditLog.objects.get(action="site.quota_override")
+    assert (entry.actor, entry.target_id) == (admin_user, str(site.pk))
+    assert entry.metadata == {"domain": "a.example", "owner": "owner", "limit": 0, "sites": 0}
+
+
+def test_admin_within_a_users_quota_needs_no_override(admin_user, owner):
+    owner.max_sites = 1
+    owner.save()
+    site_create(user=admin_user, owner=owner, domain="a.example", runtime="static")
+    assert not AuditLog.objects.filter(action="site.quota_override").exists()
+
+
+def test_admins_own_sites_have_no_quota(admin_user, settings):
+    settings.NUSANTARA_MAX_SITES_PER_USER = 0
+    assert site_create(user=admin_user, domain="a.example", runtime="static").pk
 
 
 def test_user_cannot_create_for_another_user(owner, outsider):

@@ -32,7 +32,13 @@ def test_user_sees_own_counts_certificates_and_jobs_only(
     response = owner_client.get("/")
     html = response.content.decode()
     counts = {value: n for value, _label, n in response.context["by_status"]}
-    assert counts == {"provisioning": 0, "active": 1, "deleting": 0, "failed": 1}
+    assert counts == {
+        "provisioning": 0,
+        "active": 1,
+        "suspended": 0,
+        "deleting": 0,
+        "failed": 1,
+    }
     assert "bücher.id" in html and "theirs.example" not in html
     assert f"/jobs/{failed.pk}/" in html and f"/jobs/{other.pk}/" not in html
     assert "2 sites of 10 allowed." in html
@@ -88,6 +94,23 @@ def test_suspended_sites_are_counted_for_their_owner_and_admins(
     SiteFactory(created_by=outsider, suspended_at=timezone.now())
     assert "1 of them is suspended" in owner_client.get("/").content.decode()
     assert "2 of them are suspended" in admin_client.get("/").content.decode()
+
+
+def test_a_suspended_site_counts_as_suspended_not_active(owner_client, owner, site):
+    SiteFactory(created_by=owner, domain="tutup.example", suspended_at=timezone.now())
+    response = owner_client.get("/")
+    counts = {value: n for value, _label, n in response.context["by_status"]}
+    assert (counts["active"], counts["suspended"]) == (1, 1)
+    html = response.content.decode()
+    assert 'href="/sites/?status=suspended"' in html
+    listed = owner_client.get("/sites/?status=suspended").content.decode()
+    assert "tutup.example" in listed and "bücher.id" not in listed
+    active = owner_client.get("/sites/?status=active").content.decode()
+    assert "bücher.id" in active and "tutup.example" not in active
+    row = active.split("bücher.id", 1)[1].split("</tr>", 1)[0]
+    assert "badge-active" in row
+    row = listed.split("tutup.example", 1)[1].split("</tr>", 1)[0]
+    assert "badge-suspended" in row and "badge-active" not in row
 
 
 def test_no_suspension_line_without_suspended_sites(owner_client, site):

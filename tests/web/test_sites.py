@@ -3,12 +3,14 @@ confirmation."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from panel.jobs.models import JobStatus
-from panel.sites.models import SiteStatus
+from panel.sites.models import Site, SiteStatus
 from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -152,17 +154,51 @@ def test_admin_sees_any_site(admin_client, site):
     assert admin_client.get(f"/sites/{site.pk}/").status_code == 200
 
 
+def _poll_url(html: str) -> str:
+    match = re.search(r'hx-get="(/sites/[^"]+\?seen=[0-9a-f]+)" hx-trigger="every 2s"', html)
+    assert match, "the page does not poll"
+    return match.group(1)
+
+
 def test_detail_polls_while_a_job_runs_and_stops_after(owner_client, site, owner, make_job):
     running = make_job(site=site, user=owner, status=JobStatus.RUNNING)
-    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
-    assert 'hx-trigger="every 2s"' in html
+    poll = _poll_url(owner_client.get(f"/sites/{site.pk}/").content.decode())
+
+    # Nothing ended: only the live fragment (status card and job rows), still polling.
+    fragment = owner_client.get(poll, **HTMX)
+    body = fragment.content.decode()
+    assert "<html" not in body and 'id="site-live"' in body and 'id="site-cards"' not in body
+    assert 'hx-trigger="every 2s"' in body and "HX-Retarget" not in fragment.headers
+    assert "HX-Request" in fragment.headers["Vary"]
+
+    # The job ended: every card is redrawn in one swap, and the new cards stop polling.
     running.status = JobStatus.SUCCESS
     running.save()
-    fragment = owner_client.get(f"/sites/{site.pk}/", **HTMX)
+    fragment = owner_client.get(poll, **HTMX)
     body = fragment.content.decode()
-    assert "<html" not in body and 'id="site-live"' in body
-    assert "hx-trigger" not in body
-    assert "HX-Request" in fragment.headers["Vary"]
+    assert fragment.headers["HX-Retarget"] == "#site-cards"
+    assert fragment.headers["HX-Reswap"] == "outerHTML"
+    assert "<html" not in body and body.lstrip().startswith('<div id="site-cards">')
+    assert 'id="site-live"' in body and "hx-trigger" not in body
+    for card in ("actions-h", "settings-h", "hsts-h", "delete-h", "audit-h"):
+        assert f'id="{card}"' in body
+
+
+def test_cards_show_what_the_ended_job_changed(owner_client, site, owner, make_job):
+    """A runtime change and a suspension ended while the page was open: the refreshed cards
+    say so (runtime, a "Suspended" badge instead of "Active", the suspension banner)."""
+    running = make_job(site=site, user=owner, status=JobStatus.RUNNING)
+    poll = _poll_url(owner_client.get(f"/sites/{site.pk}/").content.decode())
+    running.status = JobStatus.SUCCESS
+    running.save()
+    Site.objects.filter(pk=site.pk).update(
+        runtime="proxy", upstream="127.0.0.1:3000", suspended_at=timezone.now()
+    )
+    body = owner_client.get(poll, **HTMX).content.decode()
+    assert "Reverse proxy" in body and "127.0.0.1:3000" in body
+    assert 'data-testid="site-suspended"' in body
+    status = re.search(r'data-testid="site-status">(.*?)</dd>', body).group(1)
+    assert "Suspended" in status and "Active" not in status
 
 
 def test_htmx_fragment_for_deleted_site_redirects_to_list(owner_client):
@@ -176,6 +212,9 @@ def test_audit_trail_shows_site_entries(owner_client, site, owner):
     audit_record(actor=owner, action="site.create", target=site)
     html = owner_client.get(f"/sites/{site.pk}/").content.decode()
     assert "site.create" in html
+    # The target by its name, not its UUID; times labelled with the user's zone.
+    assert '<td data-testid="audit-target">bücher.id</td>' in html
+    assert "(WIB)</span></th>" in html
 
 
 # --- delete -------------------------------------------------------------------------------
@@ -331,6 +370,39 @@ def test_users_see_their_quota_and_admins_none(owner_client, admin_client, site,
     for path in ("/sites/", "/sites/new/"):
         assert "You use 1 of your 3 sites." in owner_client.get(path).content.decode()
         assert 'data-testid="site-quota"' not in admin_client.get(path).content.decode()
+
+
+def test_the_quota_shown_follows_the_users_own_value(owner_client, owner, site, settings):
+    settings.NUSANTARA_MAX_SITES_PER_USER = 10
+    owner.max_sites = 3
+    owner.save()
+    for path in ("/sites/", "/sites/new/"):
+        assert "You use 1 of your 3 sites." in owner_client.get(path).content.decode()
+    assert "1 site of 3 allowed." in owner_client.get("/").content.decode()
+
+
+def test_admin_over_a_users_quota_must_tick_the_override(admin_client, owner, site):
+    owner.max_sites = 1
+    owner.save()
+    data = {"domain": "lebih.example", "runtime": "static", "owner": owner.pk}
+    response = admin_client.post("/sites/new/", data)
+    html = response.content.decode()
+    assert 'id="id_override_quota_error"' in html
+    assert "overrides the user&#x27;s quota" in html
+    assert 'name="override_quota"' in html
+    assert owner.sites.count() == 1
+
+    response = admin_client.post("/sites/new/", {**data, "override_quota": "on"})
+    assert response.status_code == 302
+    assert owner.sites.count() == 2
+    from panel.audit.models import AuditLog
+
+    assert AuditLog.objects.filter(action="site.quota_override").count() == 1
+
+
+def test_the_override_box_is_not_offered_before_it_is_needed(admin_client, owner_client):
+    assert 'name="override_quota"' not in admin_client.get("/sites/new/").content.decode()
+    assert 'name="override_quota"' not in owner_client.get("/sites/new/").content.decode()
 
 
 def test_admin_suspends_from_the_site_page_and_the_owner_reads_why(

@@ -39,8 +39,9 @@ def _time_tag(value: datetime | None, fmt: str) -> SafeString | str:
         return "—"
     local = timezone.localtime(value) if timezone.is_aware(value) else value
     return format_html(
-        '<time datetime="{}">{}</time>',
+        '<time datetime="{}" title="{}">{}</time>',
         local.isoformat(timespec="seconds"),
+        timezone.get_current_timezone_name(),
         formats.date_format(local, fmt),
     )
 
@@ -96,3 +97,26 @@ def pretty_json(value: Any) -> str:
     import json
 
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@register.simple_tag
+def site_badge(site: Any) -> SafeString:
+    """A site's status as a user sees it: an active site an administrator suspended is
+    "Suspended" (it answers 503), never "Active"."""
+    from panel.sites.models import SiteStatus
+
+    if site.suspended_at and site.status == SiteStatus.ACTIVE:
+        return badge("suspended", _("Suspended"))
+    return badge(site.status, site.get_status_display())
+
+
+@register.simple_tag
+def zone_name() -> str:
+    """The zone the times on the page are in, as people say it: "WIB" for Asia/Jakarta (the
+    default), else the zone's abbreviation now, else its name."""
+    local = timezone.localtime()
+    abbreviation = local.tzname() or ""
+    name = timezone.get_current_timezone_name()
+    if abbreviation and not abbreviation.lstrip("+-").isdigit():
+        return abbreviation
+    return name

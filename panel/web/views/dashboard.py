@@ -9,6 +9,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from panel.certificates.models import CertStatus
@@ -18,6 +19,7 @@ from panel.sites.models import SiteStatus
 from .. import health
 from ..access import certificates_for, jobs_for, sites_for
 from ..decorators import login_required
+from ..forms import SUSPENDED
 from ..selectors import latest_jobs, page_by_ids
 
 ATTENTION_LIMIT = 10
@@ -35,8 +37,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("id"), suspended=Count("id", filter=Q(suspended_at__isnull=False)))
     )
     counts = {row["status"]: row["n"] for row in rows}
-    by_status = [(value, label, counts.get(value, 0)) for value, label in SiteStatus.choices]
     total_sites = sum(counts.values())
+    # A suspended site is counted as "Suspended", not "Active" (it answers 503).
+    suspended_active = sum(r["suspended"] for r in rows if r["status"] == SiteStatus.ACTIVE)
+    by_status = []
+    for value, label in SiteStatus.choices:
+        if value == SiteStatus.ACTIVE:
+            by_status.append((value, label, counts.get(value, 0) - suspended_active))
+            by_status.append((SUSPENDED, _("Suspended"), suspended_active))
+        else:
+            by_status.append((value, label, counts.get(value, 0)))
 
     soon = timezone.now() + timedelta(days=settings.NUSANTARA_RENEW_BEFORE_DAYS)
     attention = certificates_for(user).filter(
@@ -52,12 +62,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     else:
         recent_jobs = list(jobs.order_by("-created_at")[:JOBS_LIMIT])
     failed_jobs = list(jobs.filter(status=JobStatus.FAILED).order_by("-created_at")[:JOBS_LIMIT])
+    # Each job's site by its domain: one query for both tables (jobs.site_id has no FK).
+    from .jobs import _site_names
+
+    sites = _site_names({j.site_id for j in [*recent_jobs, *failed_jobs] if j.site_id}, user)
+    for job in [*recent_jobs, *failed_jobs]:
+        job.site = sites.get(job.site_id)
 
     context = {
         "by_status": by_status,
         "total_sites": total_sites,
         "suspended": sum(row["suspended"] for row in rows),
-        "quota": None if user.is_admin else settings.NUSANTARA_MAX_SITES_PER_USER,
+        "quota": None if user.is_admin else user.site_limit,
         "certificates": certificates,
         "recent_jobs": recent_jobs,
         "failed_jobs": failed_jobs,

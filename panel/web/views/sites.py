@@ -4,10 +4,10 @@ and upload."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Any
 
 import idna
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, Subquery
@@ -27,6 +27,7 @@ from panel.sites.models import SiteStatus
 from ..access import get_site_for, sites_for
 from ..decorators import login_required
 from ..forms import (
+    SUSPENDED,
     CertificateUploadForm,
     SiteCreateForm,
     SiteDeleteForm,
@@ -56,10 +57,10 @@ def _on_form(form: Any, call: Any, on_invalid: Any = add_service_errors) -> Any:
 
 
 def _quota(user: Any) -> dict[str, int] | None:
-    """A regular user's site count against NUSANTARA_MAX_SITES_PER_USER (admins have none)."""
+    """A regular user's site count against their quota (User.site_limit; admins have none)."""
     if user.is_admin:
         return None
-    return {"used": sites_for(user).count(), "limit": settings.NUSANTARA_MAX_SITES_PER_USER}
+    return {"used": sites_for(user).count(), "limit": user.site_limit}
 
 
 def _search_terms(q: str) -> set[str]:
@@ -87,7 +88,12 @@ def site_list(request: HttpRequest) -> HttpResponse:
                 match |= Q(domain__contains=term)
             qs = qs.filter(match)
         if status := filters.cleaned_data["status"]:
-            qs = qs.filter(status=status)
+            if status == SUSPENDED:
+                qs = qs.filter(status=SiteStatus.ACTIVE, suspended_at__isnull=False)
+            elif status == SiteStatus.ACTIVE:
+                qs = qs.filter(status=status, suspended_at__isnull=True)
+            else:
+                qs = qs.filter(status=status)
         if (owner := filters.cleaned_data["owner"].strip()) and request.user.is_admin:
             qs = qs.filter(created_by__username=owner)
     qs = qs.annotate(
@@ -109,6 +115,8 @@ def site_new(request: HttpRequest) -> HttpResponse:
         kwargs: dict[str, Any] = {}
         if data.get("owner"):
             kwargs["owner"] = data["owner"]
+        if data.get("override_quota"):
+            kwargs["override_quota"] = True
         site = _on_form(
             form,
             lambda: site_create(
@@ -149,9 +157,10 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
         "certificate": certificate,
         "jobs": jobs,
         "live": live,
+        "live_key": _live_key(site, certificate, jobs),
         "can_request_certificate": site.status == SiteStatus.ACTIVE,
     }
-    if request.htmx:
+    if request.htmx and request.GET.get("seen") == context["live_key"]:
         return context  # the live fragment needs neither the audit trail nor the forms
     target_ids = [str(site.pk), *(str(c.pk) for c in certificates)]
     context["audit"] = list(
@@ -184,6 +193,21 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     return context
 
 
+def _live_key(site: Any, certificate: Any, jobs: list[Any]) -> str:
+    """What the live poll compares: the site's state and its unfinished jobs. When it changed
+    since the page was drawn (a job ended, the site became active, a certificate was issued),
+    every card may be stale, not only the job rows."""
+    parts = [
+        site.status,
+        "suspended" if site.suspended_at else "",
+        site.runtime,
+        "hsts" if site.hsts else "",
+        f"{certificate.pk}:{certificate.status}" if certificate else "",
+        *sorted(str(job.pk) for job in jobs if job.status in ACTIVE_STATUSES),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 @login_required
 @require_GET
 def site_detail(request: HttpRequest, pk: Any) -> HttpResponse:
@@ -197,8 +221,18 @@ def site_detail(request: HttpRequest, pk: Any) -> HttpResponse:
             return response
         raise
     context = _detail_context(request, site)
-    template = "web/site_detail.html#live" if request.htmx else "web/site_detail.html"
+    if not request.htmx:
+        template = "web/site_detail.html"
+    elif request.GET.get("seen") == context["live_key"]:
+        template = "web/site_detail.html#live"  # nothing ended: the job rows and status only
+    else:
+        # Something ended or changed: redraw every card (status, HTTPS, runtime, HSTS, SFTP,
+        # files, banners) in one swap; the new cards poll again only if still live.
+        template = "web/site_detail.html#cards"
     response = render(request, template, context)
+    if template.endswith("#cards"):
+        response["HX-Retarget"] = "#site-cards"
+        response["HX-Reswap"] = "outerHTML"
     patch_vary_headers(response, ["HX-Request"])
     return response
 
