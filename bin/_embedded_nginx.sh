@@ -46,6 +46,15 @@ CONF
     echo "Embedded nginx: sites are served on http://$NUSANTARA_HTTP_LISTEN/ (by Host header)"
     embedded_nginx_stop() { nginx -s stop -p "$nd" -c "$nd/nginx.conf" 2>/dev/null || true; }
   else
-    echo "Embedded nginx did not start (see $nd/start.log); sites will fail to provision." >&2
+    {
+      echo "Embedded nginx could not start, so the panel was not started either. nginx says:"
+      sed 's/^/  /' "$nd/start.log"
+      if grep -q "Address already in use" "$nd/start.log"; then
+        echo "Another program uses $NUSANTARA_HTTP_LISTEN: stop it, or choose a free address,"
+        echo "e.g. NUSANTARA_HTTP_LISTEN=127.0.0.1:8081 bin/run."
+      fi
+      echo "To use an nginx of your own instead, set NUSANTARA_NGINX_TEST_CMD (docs/operations.md)."
+    } >&2
+    exit 1
   fi
 fi

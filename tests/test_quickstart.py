@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -230,3 +232,29 @@ def _php_site_is_served(clone: Path, env: dict, sites_port: int, output: list[st
         cwd=clone, env=shell_env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert status.stdout.split()[-1:] == ["active"], status.stdout + status.stderr
+
+
+def test_bin_run_stops_with_nginxs_reason_when_its_nginx_cannot_start(tmp_path):
+    require(shutil.which("nginx") is not None, "nginx is not installed (apt-get install nginx)")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "NUSANTARA_", "DJANGO_", "VIRTUAL_ENV"))
+        and k != "DEBUG"
+    }
+    env["NUSANTARA_DATA_DIR"] = str(tmp_path / "var")
+    env["BIND"] = f"127.0.0.1:{_free_port()}"
+    with socket.socket() as busy:  # another program holds the sites' port
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env["NUSANTARA_HTTP_LISTEN"] = f"127.0.0.1:{busy.getsockname()[1]}"
+        res = subprocess.run(
+            ["bin/run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert res.returncode != 0, res.stdout + res.stderr
+    assert "Embedded nginx could not start, so the panel was not started" in res.stderr
+    assert "Address already in use" in res.stderr  # nginx's own words
+    assert env["NUSANTARA_HTTP_LISTEN"] in res.stderr and "choose a free address" in res.stderr
+    # It stopped before anything else: no database, no server, no worker.
+    assert not (tmp_path / "var" / "panel.sqlite3").exists()
+    assert "Nusantara Panel: http" not in res.stdout

@@ -17,6 +17,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,6 +83,35 @@ def write_private(path: Path, data: str | bytes, mode: int = 0o600) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+# --- which CA -----------------------------------------------------------------------------
+
+# Directory hosts of public CAs, by name (so a person sees "Let's Encrypt (staging)", not a URL).
+_KNOWN_CAS = {
+    "acme-v02.api.letsencrypt.org": "Let's Encrypt",
+    "acme-staging-v02.api.letsencrypt.org": "Let's Encrypt (staging)",
+    "acme.zerossl.com": "ZeroSSL",
+    "dv.acme-v02.api.pki.goog": "Google Trust Services",
+    "dv.acme-v02.test-api.pki.goog": "Google Trust Services (staging)",
+    "api.buypass.com": "Buypass",
+    "api.test4.buypass.no": "Buypass (staging)",
+}
+
+
+def ca_label(directory_url: str | None = None) -> str:
+    """A person's name for the configured ACME directory: the CA's name for the public CAs
+    (staging said so), "Pebble (host:port)" for a local Pebble, else the directory's host."""
+    url = directory_url if directory_url is not None else settings.NUSANTARA_ACME_DIRECTORY
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host in _KNOWN_CAS:
+        return _KNOWN_CAS[host]
+    netloc = parts.netloc.rsplit("@", 1)[-1] or url[:100]
+    # Pebble (the test CA) serves its directory at /dir, on a loopback address.
+    if parts.path.rstrip("/") == "/dir" and host in ("127.0.0.1", "localhost", "::1"):
+        return f"Pebble ({netloc})"
+    return netloc
 
 
 # --- account ----------------------------------------------------------------------------
@@ -296,12 +326,10 @@ def describe_error(exc: BaseException) -> str:
             for challb in authzr.body.challenges:
                 if challb.error is not None:
                     lines.append(
-                        _(
-                            "The CA could not validate %(domain)s with the %(check)s check: "
-                            "%(problem)s"
-                        )
+                        _("%(domain)s: %(explanation)s The CA's %(check)s check said: %(problem)s")
                         % {
                             "domain": name,
+                            "explanation": explain(challb.error, name),
                             "check": challb.chall.typ,
                             "problem": _problem(challb.error),
                         }
@@ -313,11 +341,17 @@ def describe_error(exc: BaseException) -> str:
                 )
         return "\n".join(lines) or _("The CA refused the domain validation.")
     if isinstance(exc, errors.IssuanceError):
-        return _("The CA refused to issue the certificate: %(problem)s") % {
-            "problem": _problem(exc.error)
+        return _(
+            "The CA refused to issue the certificate. %(explanation)sThe CA said: %(problem)s"
+        ) % {
+            "explanation": _explained(exc.error),
+            "problem": _problem(exc.error),
         }
     if isinstance(exc, messages.Error):
-        return _("The CA refused the request: %(problem)s") % {"problem": _problem(exc)}
+        return _("The CA refused the request. %(explanation)sThe CA said: %(problem)s") % {
+            "explanation": _explained(exc),
+            "problem": _problem(exc),
+        }
     if isinstance(exc, errors.TimeoutError):
         return _("The CA did not finish validating the domain in time; try again later.")
     if isinstance(exc, requests.exceptions.SSLError):
@@ -331,6 +365,112 @@ def describe_error(exc: BaseException) -> str:
             "error": exc,
         }
     return f"ACME error ({exc.__class__.__name__}): {exc}"
+
+
+# Let's Encrypt: "... retry after 2026-01-02 03:04:05 UTC: see https://...".
+_RETRY_AFTER = re.compile(
+    r"retry after (\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d)?(?:\.\d+)?(?: ?UTC|Z)?)", re.I
+)
+
+
+def explain(error: messages.Error, domain: str = "") -> str:
+    """What an ACME problem means for the customer, in a sentence they can act on; the CA's own
+    text stays beside it as the detail (see describe_error)."""
+    code = error.code or ""
+    detail = (error.detail or "").lower()
+    what = {"domain": domain or _("your domain")}
+    if code == "dns" and "nxdomain" in detail:
+        return (
+            _(
+                "%(domain)s does not exist in DNS (NXDOMAIN): check its spelling, and that it "
+                "is registered with an A/AAAA record pointing to this server."
+            )
+            % what
+        )
+    if code == "dns" or (code == "connection" and "resolve" in detail):
+        return (
+            _(
+                "The CA could not look up %(domain)s in DNS: the name has no address the CA "
+                "could find. Point its A/AAAA record to this server, then try again."
+            )
+            % what
+        )
+    if code == "connection" and ("timeout" in detail or "timed out" in detail):
+        return (
+            _(
+                "The CA could not reach %(domain)s: the connection timed out. It does not point "
+                "to this server, or a firewall blocks port 80."
+            )
+            % what
+        )
+    if code == "connection" and "refused" in detail:
+        return (
+            _(
+                "The CA could not reach %(domain)s: the connection was refused. It does not "
+                "point to this server, or nothing answers on port 80 there."
+            )
+            % what
+        )
+    if code == "connection":
+        return (
+            _(
+                "The CA could not reach %(domain)s: it does not point to this server, or port "
+                "80 is closed."
+            )
+            % what
+        )
+    if code in ("unauthorized", "incorrectResponse"):
+        return (
+            _(
+                "The CA could not find the challenge file at "
+                "http://%(domain)s/.well-known/acme-challenge/: the domain points to another "
+                "server, or something in front of this one (a CDN or proxy) answers for it."
+            )
+            % what
+        )
+    if code == "rateLimited":
+        retry = _RETRY_AFTER.search(error.detail or "")
+        if retry:
+            return _(
+                "Too many certificates for this domain at the CA (rate limit); try again after "
+                "%(when)s."
+            ) % {"when": retry.group(1)}
+        return _("Too many certificates for this domain at the CA (rate limit); try again later.")
+    if code == "caa":
+        return (
+            _(
+                "The CAA records in the DNS of %(domain)s do not allow this CA to issue for it: "
+                "add a CAA record naming the CA, or remove the one that excludes it."
+            )
+            % what
+        )
+    if code == "dnssec":
+        return (
+            _(
+                "The DNSSEC signatures of %(domain)s do not validate, so the CA cannot trust "
+                "its DNS; fix them at your DNS provider."
+            )
+            % what
+        )
+    if code == "tls":
+        return (
+            _(
+                "The CA was redirected from %(domain)s to HTTPS and the TLS connection there "
+                "failed; serve the challenge path over plain HTTP."
+            )
+            % what
+        )
+    if code in ("rejectedIdentifier", "unsupportedIdentifier"):
+        return _("The CA's policy does not allow certificates for %(domain)s.") % what
+    if code == "serverInternal":
+        return _("The CA had a problem on its side; try again later.")
+    return _("The CA refused it.")
+
+
+def _explained(error: messages.Error) -> str:
+    """explain() followed by a space, or nothing when it would only repeat 'refused'."""
+    text = explain(error)
+    return "" if text == _("The CA refused it.") else text + " "
 
 
 def _problem(error: messages.Error) -> str:

@@ -75,8 +75,8 @@ def obtain(job: Job) -> None:
     except InstallError as exc:
         raise JobFailed(
             _(
-                "The certificate was issued but nginx refused it; the previous configuration "
-                "and certificate were kept. nginx said: %(error)s"
+                "The certificate was issued but could not be put in service; the previous "
+                "configuration and certificate were kept. %(error)s"
             )
             % {"error": exc}
         )

@@ -61,3 +61,9 @@ class SslCertificate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site_id} ({self.status})"
+
+    @property
+    def renewable(self) -> bool:
+        """Installed once (serving, or past its expiry): asking the CA again renews it. A
+        certificate that was never issued (pending, or its first attempt failed) is requested."""
+        return self.status in (CertStatus.ISSUED, CertStatus.EXPIRED)

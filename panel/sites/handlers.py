@@ -348,7 +348,8 @@ def _run_batch(jobs: list[Job]) -> None:
     )
     for plan in plans:
         if plan.error is None and plan.domain in result.rejected:
-            plan.error = f"nginx rejected the configuration: {result.rejected[plan.domain]}"
+            # Already worded for a person (not installed, not running, refused at file:line...).
+            plan.error = result.rejected[plan.domain]
     # Pools no longer used (PHP -> static, deleted sites) go once nginx stopped using them.
     _pools(plans, {p.domain: None for p in plans if p.error is None and p.pool_remove})
     _prove(plans)

@@ -38,6 +38,14 @@ from .upstreams import check_upstream
 logger = logging.getLogger(__name__)
 
 _CONF_REF = re.compile(r" in (/\S+?\.conf):\d+")
+# nginx ends an error about a config file with " in <file>:<line>".
+_FILE_LINE = re.compile(r" in (/\S+):(\d+)\s*$", re.MULTILINE)
+# What `nginx -s reload` (or `kill -HUP <pid>`) says when no master process is there to signal:
+# the pid file is missing, empty, or names a process that is gone.
+_NOT_RUNNING = re.compile(
+    r'open\(\) "[^"]*" failed \(2: No such file or directory\)'
+    r"|invalid PID number|No such process"
+)
 _LOG_PREFIX = re.compile(
     r"^(?:nginx: )?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?\[(\w+)\] (?:\d+#\d+: )?"
 )
@@ -332,29 +340,78 @@ def _write_atomic(path: Path, content: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
-def _run(command: str) -> tuple[bool, str]:
+@dataclass(frozen=True)
+class _Outcome:
+    ok: bool
+    message: str
+    missing: bool = False  # the command's program does not exist (nginx not installed)
+    argv0: str = ""
+
+
+def _run(command: str) -> _Outcome:
     argv = shlex.split(command)
     if not argv:
-        return True, ""
+        return _Outcome(True, "")
     try:
         res = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    except FileNotFoundError as exc:
+        return _Outcome(False, f"{argv[0]}: {exc.strerror}", missing=True, argv0=argv[0])
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"{argv[0]}: {exc}"
-    return res.returncode == 0, _clean(res.stderr + res.stdout)
+        return _Outcome(False, f"{argv[0]}: {exc}", argv0=argv[0])
+    return _Outcome(res.returncode == 0, _clean(res.stderr + res.stdout), argv0=argv[0])
 
 
 def _clean(output: str) -> str:
-    """nginx's message without timestamps, pids and the 'test failed' trailer."""
+    """nginx's message without timestamps, pids and the 'test failed' (or `-s`) chatter."""
     lines = []
     for line in output.splitlines():
         line = _LOG_PREFIX.sub(r"[\1] ", line.strip())
-        if line and not line.endswith(("test failed", "syntax is ok", "test is successful")):
+        if line and not line.endswith(
+            ("test failed", "syntax is ok", "test is successful", "signal process started")
+        ):
             lines.append(line)
     return "\n".join(lines)[-2000:] or output.strip()[-2000:]
 
 
-def _test() -> tuple[bool, str]:
+def _test() -> _Outcome:
     return _run(settings.NUSANTARA_NGINX_TEST_CMD)
+
+
+# --- what a failure means, in words a person can act on (nginx's own text as the detail) ------
+
+
+def _not_installed(outcome: _Outcome, setting: str) -> str:
+    return _(
+        "nginx is not installed: the program %(program)s was not found, so no change was made. "
+        "Install nginx, or set %(setting)s to the command that runs it. (%(detail)s)"
+    ) % {"program": outcome.argv0, "setting": setting, "detail": outcome.message}
+
+
+def _refused(message: str) -> str:
+    """nginx's test refused the new files: say which file and line when nginx names them."""
+    where = _FILE_LINE.search(message)
+    if where:
+        return _(
+            "nginx refused the configuration in %(file)s, line %(line)s; the previous "
+            "configuration was kept. nginx says: %(message)s"
+        ) % {"file": where.group(1), "line": where.group(2), "message": message}
+    return _(
+        "nginx refused the configuration; the previous configuration was kept. "
+        "nginx says: %(message)s"
+    ) % {"message": message}
+
+
+def _reload_failed(outcome: _Outcome) -> str:
+    if outcome.missing:
+        return _not_installed(outcome, "NUSANTARA_NGINX_RELOAD_CMD")
+    if _NOT_RUNNING.search(outcome.message):
+        return _(
+            "nginx is not running, so the change could not go live and was undone. Start "
+            "nginx (for example: systemctl start nginx), then retry. nginx says: %(message)s"
+        ) % {"message": outcome.message}
+    return _("nginx could not reload, so the change was undone. nginx says: %(message)s") % {
+        "message": outcome.message
+    }
 
 
 # --- the journal: what the files were before the running transaction -------------------------
@@ -449,10 +506,10 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
         # writer saw it pass (same files, same main config), that run stands in for a new one:
         # with 5,000 vhosts `nginx -t` costs ~260 ms, a third of a one-site change.
         if _fingerprint() != _verified():
-            ok, message = _test()
+            outcome = _test()
             result.tests += 1
-            if not ok:
-                result.rejected = dict.fromkeys(changes, _broken(message))
+            if not outcome.ok:
+                result.rejected = dict.fromkeys(changes, _broken(outcome))
                 return result
         existed = _journal_begin(list(changes))
         for domain, content in changes.items():
@@ -460,35 +517,34 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
         pending = set(changes)
         baseline_broken = False
         while True:
-            ok, message = _test()
+            after = _test()
             result.tests += 1
-            if ok:
+            if after.ok:
                 break
+            message = after.message
             culprit = _culprit(message, pending)
             if culprit is None:
                 for domain in pending:
                     _restore(domain, existed[domain])
-                ok, base_message = _test()
+                base = _test()
                 result.tests += 1
-                if not ok:  # broken without our changes (someone edited nginx meanwhile)
+                if not base.ok:  # broken without our changes (someone edited nginx meanwhile)
                     for domain in pending:
-                        result.rejected[domain] = _broken(base_message)
+                        result.rejected[domain] = _broken(base)
                     pending.clear()
                     baseline_broken = True
                     break
                 # nginx did not say which of our files it choked on: find out by halves.
                 pending = _bisect(sorted(pending), changes, existed, result)
                 break
-            _reject(culprit, changes, existed, result, message)
+            _reject(culprit, changes, existed, result, _refused(message))
             pending.discard(culprit)
         if pending and settings.NUSANTARA_NGINX_RELOAD_CMD.strip():
-            ok, message = _run(settings.NUSANTARA_NGINX_RELOAD_CMD)
-            if not ok:
+            reload = _run(settings.NUSANTARA_NGINX_RELOAD_CMD)
+            if not reload.ok:
                 for domain in pending:
                     _restore(domain, existed[domain])
-                    result.rejected[domain] = _("nginx could not reload: %(message)s") % {
-                        "message": message
-                    }
+                    result.rejected[domain] = _reload_failed(reload)
                 pending.clear()
             else:
                 result.reloaded = True
@@ -503,11 +559,20 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
     return result
 
 
-def _broken(message: str) -> str:
+def _broken(outcome: _Outcome) -> str:
+    if outcome.missing:
+        return _not_installed(outcome, "NUSANTARA_NGINX_TEST_CMD")
+    where = _FILE_LINE.search(outcome.message)
+    if where:
+        return _(
+            "nginx's current configuration is already broken in %(file)s, line %(line)s (not "
+            "by this change), so no change was made. Fix that file first; nginx says: "
+            "%(message)s"
+        ) % {"file": where.group(1), "line": where.group(2), "message": outcome.message}
     return _(
         "nginx's current configuration is already broken, so no change was made. "
         "Fix it first; nginx says: %(message)s"
-    ) % {"message": message}
+    ) % {"message": outcome.message}
 
 
 def _main_config() -> Path:
@@ -580,12 +645,12 @@ def _bisect(
     that nginx accepts is in place and every one it refuses is rejected. Returns the accepted."""
     for domain in domains:
         _write_change(domain, changes[domain])
-    ok, message = _test()
+    outcome = _test()
     result.tests += 1
-    if ok:
+    if outcome.ok:
         return set(domains)
     if len(domains) == 1:
-        _reject(domains[0], changes, existed, result, message)
+        _reject(domains[0], changes, existed, result, _refused(outcome.message))
         return set()
     for domain in domains:
         _restore(domain, existed[domain])

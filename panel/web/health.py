@@ -1,14 +1,26 @@
-"""What the dashboard tells admins about the background machinery: the worker's last heartbeat
-and the last run of the certificate renewal schedule. Each answer is a time or None (unknown)."""
+"""What the dashboard tells admins about the machinery, measured rather than assumed: whether
+nginx, php-fpm, the worker and the scheduler are up (each ok / down with a reason / unknown), and
+when certificate renewal last ran (or first runs).
+
+The two network probes (a TCP connect to nginx's HTTP listener, a connect to a php-fpm socket)
+run at most every PROBE_TTL seconds per web process (Django's cache); the worker and scheduler
+states come from two small indexed queries on every view. No subprocess, ever.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from panel.audit.models import AuditLog
 from panel.ops.heartbeat import last_beat, max_age
@@ -17,6 +29,17 @@ logger = logging.getLogger(__name__)
 
 # The renewal schedule runs daily; older than this is a warning.
 RENEWAL_STALE = timedelta(hours=26)
+# A schedule whose next run is this far in the past means nobody is running the scheduler.
+SCHEDULE_GRACE = timedelta(minutes=5)
+PROBE_TTL = 30
+PROBE_TIMEOUT = 0.5
+PROBE_CACHE_KEY = "panel.web.health.probes"
+
+OK, DOWN, UNKNOWN = "ok", "down", "unknown"
+
+
+def _state(state: str, reason: str = "") -> dict[str, str]:
+    return {"state": state, "reason": reason}
 
 
 def last_renewal_run() -> datetime | None:
@@ -33,13 +56,13 @@ def last_renewal_run() -> datetime | None:
     )
 
 
-def _safe(probe: Callable[[], datetime | None]) -> datetime | None:
+def _safe(probe: Callable[[], Any], default: Any = None) -> Any:
     try:
         return probe()
     except Exception:  # noqa: BLE001 - the dashboard must render even if a probe breaks
-        # None shows as "not seen" (never as fine); the log says what broke.
+        # The default shows as "not seen" (never as fine); the log says what broke.
         logger.exception("dashboard health probe %s failed", getattr(probe, "__name__", probe))
-        return None
+        return default
 
 
 def status(at: datetime | None, stale_after: timedelta) -> dict[str, Any]:
@@ -48,8 +71,147 @@ def status(at: datetime | None, stale_after: timedelta) -> dict[str, Any]:
     return {"at": at, "ok": ok}
 
 
+# --- the network probes (cached) --------------------------------------------------------------
+
+
+def probe_nginx() -> dict[str, str]:
+    """nginx is up when its HTTP listener accepts a connection (its master holds the socket)."""
+    from panel.certificates.preflight import local_http_address
+
+    host, port = local_http_address()
+    where = f"{host}:{port}"
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
+    except ConnectionRefusedError:
+        return _state(
+            DOWN, _("nothing listens on %(addr)s: nginx is not running.") % {"addr": where}
+        )
+    except OSError as exc:
+        return _state(
+            DOWN,
+            _("%(addr)s did not accept a connection (%(error)s).") % {"addr": where, "error": exc},
+        )
+    return _state(OK, _("answers on %(addr)s") % {"addr": where})
+
+
+def _fpm_sockets() -> list[Path]:
+    shared = Path(settings.NUSANTARA_PHP_FPM_SOCKET)
+    found = [shared] if shared.exists() else []
+    with contextlib.suppress(OSError):
+        found += sorted(Path(settings.NUSANTARA_PHP_FPM_SOCKET_DIR).glob("*.sock"))[:3]
+    return found
+
+
+def probe_phpfpm() -> dict[str, str]:
+    """php-fpm is up when one of its sockets accepts a connection (the master holds them all,
+    even for `pm = ondemand` pools with no child running)."""
+    sockets = _fpm_sockets()
+    if not sockets:
+        return _state(
+            UNKNOWN,
+            _("no php-fpm socket at %(socket)s or in %(dir)s (no PHP site yet?)")
+            % {
+                "socket": settings.NUSANTARA_PHP_FPM_SOCKET,
+                "dir": settings.NUSANTARA_PHP_FPM_SOCKET_DIR,
+            },
+        )
+    errors = []
+    for path in sockets:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(PROBE_TIMEOUT)
+            try:
+                sock.connect(str(path))
+            except OSError as exc:
+                errors.append(f"{path}: {exc.strerror or exc}")
+                continue
+        return _state(OK, _("answers on %(socket)s") % {"socket": path})
+    return _state(
+        DOWN,
+        _("php-fpm is not running: its sockets refuse connections (%(errors)s).")
+        % {"errors": "; ".join(errors)},
+    )
+
+
+def _probes() -> dict[str, dict[str, str]]:
+    probes = cache.get(PROBE_CACHE_KEY)
+    if probes is None:
+        probes = {
+            "nginx": _safe(probe_nginx, _state(UNKNOWN)),
+            "php-fpm": _safe(probe_phpfpm, _state(UNKNOWN)),
+            "measured_at": timezone.now(),
+        }
+        cache.set(PROBE_CACHE_KEY, probes, PROBE_TTL)
+    return probes
+
+
+# --- worker, scheduler, renewal (from the database) -------------------------------------------
+
+
+def worker_state(beat_at: datetime | None) -> dict[str, str]:
+    if beat_at is None:
+        return _state(UNKNOWN, _("no worker has reported yet (manage.py qcluster)."))
+    age = int((timezone.now() - beat_at).total_seconds())
+    if age > max_age():
+        return _state(
+            DOWN,
+            _("last heartbeat %(age)s s ago (more than %(max)s s): the worker is not running.")
+            % {"age": age, "max": max_age()},
+        )
+    return _state(OK, _("heartbeat %(age)s s ago") % {"age": max(age, 0)})
+
+
+def _schedules() -> list[dict[str, Any]]:
+    from django_q.models import Schedule
+
+    return list(Schedule.objects.order_by("next_run").values("name", "func", "next_run", "task"))
+
+
+def scheduler_state(schedules: list[dict[str, Any]]) -> dict[str, str]:
+    if not schedules:
+        return _state(DOWN, _("there are no schedules: run manage.py ensure_schedules."))
+    due = timezone.now() - SCHEDULE_GRACE
+    late = [s for s in schedules if s["next_run"] and s["next_run"] < due]
+    if late:
+        oldest = late[0]
+        minutes = int((timezone.now() - oldest["next_run"]).total_seconds() // 60)
+        return _state(
+            DOWN,
+            _(
+                "schedule %(name)s is %(minutes)s minutes overdue: no worker is running the "
+                "scheduler."
+            )
+            % {"name": oldest["name"] or oldest["func"], "minutes": minutes},
+        )
+    return _state(OK, _("%(count)s schedules on time") % {"count": len(schedules)})
+
+
+def renewal_state(schedules: list[dict[str, Any]]) -> dict[str, Any]:
+    """{"at", "ok", "first_run"}: a renewal schedule that has never fired yet is not a warning
+    (a fresh install); its first run time is shown instead, unless that time has long passed."""
+    from panel.certificates.services import RENEWAL_SCHEDULE
+
+    result = status(_safe(last_renewal_run), RENEWAL_STALE)
+    result["first_run"] = None
+    schedule = next((s for s in schedules if s["name"] == RENEWAL_SCHEDULE), None)
+    if result["at"] is None and schedule and not schedule["task"] and schedule["next_run"]:
+        first_run = schedule["next_run"]
+        if first_run >= timezone.now() - SCHEDULE_GRACE:  # else the scheduler is not running
+            result.update(ok=True, first_run=first_run)
+    return result
+
+
 def machinery() -> dict[str, Any]:
+    beat_at = _safe(lambda: last_beat()[0])
+    schedules = _safe(_schedules, [])
+    probes = _probes()
     return {
-        "heartbeat": status(_safe(lambda: last_beat()[0]), timedelta(seconds=max_age())),
-        "renewal": status(_safe(last_renewal_run), RENEWAL_STALE),
+        "heartbeat": status(beat_at, timedelta(seconds=max_age())),
+        "renewal": renewal_state(schedules),
+        "services": [
+            ("nginx", probes["nginx"]),
+            ("php-fpm", probes["php-fpm"]),
+            (_("worker"), worker_state(beat_at)),
+            (_("scheduler"), scheduler_state(schedules)),
+        ],
+        "measured_at": probes["measured_at"],
     }

@@ -56,9 +56,12 @@ def test_unresolvable_name_fails_with_pebbles_words(pebble, live_site):
     with pytest.raises(acme.AcmeError) as info:
         acme.issue([site.domain])
     message = str(info.value)
-    assert site.domain in message
-    assert "http-01" in message
-    # Pebble's own words about what it saw.
+    # First what it means for the customer, then Pebble's own words about what it saw.
+    assert message.startswith(
+        f"{site.domain}: The CA could not look up {site.domain} in DNS: the name has no address"
+    ), message
+    assert "Point its A/AAAA record to this server" in message
+    assert "The CA's http-01 check said:" in message
     assert "could not resolve" in message or "SERVFAIL" in message
 
 
@@ -67,7 +70,10 @@ def test_challenge_path_not_served_fails_with_what_pebble_saw(pebble, unique_dom
     domain = unique_domain("acme-404")
     with pytest.raises(acme.AcmeError) as info:
         acme.issue([domain])
-    assert domain in str(info.value) and "404" in str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"{domain}: The CA could not find the challenge file at "), message
+    assert f"http://{domain}/.well-known/acme-challenge/" in message
+    assert "returned 404" in message  # Pebble's words
 
 
 def test_an_account_the_ca_forgot_is_registered_again(pebble, live_site):

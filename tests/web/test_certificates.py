@@ -124,3 +124,54 @@ def test_copies_of_the_leaf_as_a_chain_are_refused_on_the_page(owner_client, sit
     )
     assert "Certificate 2 in the chain is a copy of an earlier one" in response.content.decode()
     assert not site.certificates.exists()
+
+
+def _action(html: str) -> str:
+    import re
+
+    return re.search(r'data-testid="certificate-action">([^<]+)<', html).group(1)
+
+
+@pytest.mark.parametrize(
+    ("status", "button"),
+    [
+        (None, "Request certificate"),
+        (CertStatus.PENDING, "Request certificate"),
+        (CertStatus.FAILED, "Request certificate"),  # the first attempt failed: never issued
+        (CertStatus.ISSUED, "Renew certificate"),
+        (CertStatus.EXPIRED, "Renew certificate"),
+    ],
+)
+def test_button_requests_a_never_issued_certificate_and_renews_an_installed_one(
+    owner_client, site, status, button
+):
+    from panel.certificates.models import SslCertificate
+
+    if status is not None:
+        SslCertificate.objects.create(site=site, status=status)
+    assert _action(owner_client.get(f"/sites/{site.pk}/").content.decode()) == button
+    owner_client.post(f"/sites/{site.pk}/certificate/")
+    expected = "ssl.renew" if button.startswith("Renew") else "ssl.issue"
+    assert _jobs(site).get().type == expected
+
+
+@pytest.mark.parametrize(
+    ("directory", "label"),
+    [
+        (
+            "https://acme-staging-v02.api.letsencrypt.org/directory",
+            "ACME: Let&#x27;s Encrypt (staging)",
+        ),
+        ("https://acme-v02.api.letsencrypt.org/directory", "ACME: Let&#x27;s Encrypt<"),
+        ("https://127.0.0.1:14000/dir", "ACME: Pebble (127.0.0.1:14000)"),
+    ],
+)
+def test_the_ca_is_named_on_the_site_page_and_the_list(
+    owner_client, site, make_cert, settings, directory, label
+):
+    settings.NUSANTARA_ACME_DIRECTORY = directory
+    make_cert(site=site)
+    page = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert label in page.replace("</dd>", "<")
+    listing = owner_client.get("/certificates/").content.decode()
+    assert label in listing.replace("</td>", "<")

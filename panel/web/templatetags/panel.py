@@ -46,6 +46,14 @@ def _time_tag(value: datetime | None, fmt: str) -> SafeString | str:
     )
 
 
+@register.simple_tag
+def ca_label() -> str:
+    """The configured ACME CA by name: "Let's Encrypt (staging)", "Pebble (127.0.0.1:14000)"."""
+    from panel.certificates.acme import ca_label as label
+
+    return label()
+
+
 @register.filter
 def when(value: datetime | None) -> SafeString | str:
     return _time_tag(value, "j M Y, H:i")

@@ -356,7 +356,7 @@ def site_certificate(request: HttpRequest, pk: Any) -> HttpResponse:
     from panel.certificates.services import ISSUE, RENEW, certificate_request
 
     current = site.certificates.order_by("-created_at").first()
-    renew = current is not None and current.status in (CertStatus.ISSUED, CertStatus.EXPIRED)
+    renew = current is not None and current.renewable
     try:
         certificate_request(user=request.user, site=site, job_type=RENEW if renew else ISSUE)
     except (ValidationError, JobBusy) as exc:
