@@ -147,11 +147,13 @@ class NginxService:
         # in advance is used as is by http.client.
         sock = socket.create_connection(("127.0.0.1", self.https_port), timeout=timeout)
         conn.sock = ctx.wrap_socket(sock, server_hostname=host)
+        # Read the certificate now: once the response is read, http.client may have closed the
+        # socket (an old nginx worker closes after answering) and conn.sock is None.
+        der = conn.sock.getpeercert(binary_form=True)
         try:
             conn.request("GET", path, headers={"Host": host})
             resp = conn.getresponse()
             body = resp.read().decode("utf-8", "replace")
-            der = conn.sock.getpeercert(binary_form=True)
             return Response(resp.status, dict(resp.getheaders()), body, der)
         finally:
             conn.close()
