@@ -13,6 +13,7 @@ characters nginx reads specially inside one argument (`$` variables, quotes, bac
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -88,10 +89,19 @@ def _placeholders(
     return placeholders, values
 
 
+def parse_text(text: str) -> dict[str, Any]:
+    """crossplane's payload for a config given as text. crossplane (0.5.8, the runtime
+    dependency) parses files only: the text goes through a private temporary file."""
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        return crossplane.parse(
+            fh.name, single=True, comments=False, check_ctx=False, check_args=False
+        )
+
+
 def _parse(text: str, what: str) -> list[dict[str, Any]]:
-    payload = crossplane.parse_string(
-        text, single=True, comments=False, check_ctx=False, check_args=False
-    )
+    payload = parse_text(text)
     if payload["status"] != "ok":
         errors = "; ".join(str(e.get("error")) for e in payload["errors"])
         raise VhostCheckError(
