@@ -2,8 +2,9 @@
 
 When the process is root (a worker started as root, the tests) the verb runs in-process with a
 config built from Django settings; otherwise through NUSANTARA_HELPER_CMD (e.g.
-`sudo -n /opt/nusantara/bin/nusantara-helper`), which reads the same config from its root-owned
-JSON file (`manage.py helper_config` writes it). Either way the helper validates every argument.
+`sudo -n /usr/local/lib/nusantara/nusantara-helper`), which reads the same config from its
+root-owned JSON file (`manage.py helper_config` writes it). Either way the helper validates every
+argument.
 """
 
 from __future__ import annotations

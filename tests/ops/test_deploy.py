@@ -244,7 +244,7 @@ def test_sudoers_allows_exactly_nginx_test_and_reload_and_the_root_helper():
     }
     assert aliases == {
         "NUSANTARA_NGINX": ["/usr/sbin/nginx -t -q", "/usr/bin/systemctl reload nginx"],
-        "NUSANTARA_HELPER": ["/opt/nusantara/bin/nusantara-helper"],
+        "NUSANTARA_HELPER": ["/usr/local/lib/nusantara/nusantara-helper"],
     }
     grants = [ln for ln in lines if ln.startswith("nusantara ")]
     assert grants == [

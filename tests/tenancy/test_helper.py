@@ -336,3 +336,33 @@ def test_the_helper_run_by_sudo_loads_its_companions_without_the_package(tmp_pat
     assert out.returncode == 0, out.stderr
     assert "nusantara_sshkeys nusantara_unpack" in out.stdout
     assert "refused: os is not a companion module" in out.stdout
+
+
+def test_the_sudo_wrapper_refuses_a_helper_someone_else_could_replace(tmp_path):
+    """sudo runs bin/nusantara-helper as root: a helper file, or a directory above it, that a
+    user other than root owns or may write is refused before Python starts."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    base = tmp_path / "install"
+    (base / "bin").mkdir(parents=True)
+    shutil.copy(root / "bin" / "nusantara-helper", base / "bin" / "nusantara-helper")
+    shutil.copy(root / "panel" / "tenancy" / "helper.py", base / "bin" / "nusantara_helper.py")
+    for path in (tmp_path, base, base / "bin"):
+        path.chmod(0o755)
+
+    def run() -> subprocess.CompletedProcess:
+        wrapper = str(base / "bin" / "nusantara-helper")
+        return subprocess.run([wrapper], capture_output=True, text=True)
+
+    assert "usage: nusantara-helper" in run().stderr  # all root's: it runs
+    (base / "bin").chmod(0o777)
+    assert "refused" in run().stderr
+    (base / "bin").chmod(0o755)
+    os.chown(base / "bin" / "nusantara_helper.py", 65534, -1)  # nobody
+    assert "refused" in run().stderr
+    os.chown(base / "bin" / "nusantara_helper.py", 0, -1)
+    os.chown(base, 65534, -1)  # a parent directory of someone else's
+    out = run()
+    assert "refused" in out.stderr and "usage" not in out.stderr
