@@ -42,3 +42,12 @@ def test_the_dashboard_says_isolation_is_off(isolation_off, owner_client):
 def test_the_dashboard_is_quiet_with_isolation_on(settings, owner_client):
     settings.NUSANTARA_ISOLATION = "on"
     assert "Isolation is off" not in owner_client.get("/").content.decode()
+
+
+def test_the_sftp_card_says_sftp_needs_isolation(isolation_off, owner, owner_client):
+    from tests.factories import SiteFactory
+
+    site = SiteFactory(created_by=owner, status=SiteStatus.ACTIVE, system_user="np0123456789")
+    html = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    assert 'data-testid="sftp-off"' in html and "SFTP needs isolation" in html
+    assert "np0123456789@" not in html  # no login line for an account that does not exist

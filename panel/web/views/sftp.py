@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from panel.jobs.services import JobBusy
+from panel.tenancy import rootcmd
 
 from ..access import get_site_for
 from ..decorators import login_required
@@ -49,9 +50,11 @@ def sftp_context(request: HttpRequest, site: Any, **forms_: Any) -> dict[str, An
     """What the SFTP card of the site page shows."""
     host = settings.NUSANTARA_SFTP_HOST or split_domain_port(request.get_host())[0]
     port = settings.NUSANTARA_SFTP_PORT
-    user = site.system_user or ""
+    # Without isolation no site has a system account of its own: nothing to log in as.
+    user = (site.system_user or "") if rootcmd.isolation_enabled() else ""
     return {
         "sftp": {
+            "isolation": rootcmd.isolation_enabled(),
             "host": host,
             "port": port,
             "user": user,
