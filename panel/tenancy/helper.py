@@ -26,9 +26,11 @@ import pwd
 import re
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,12 +302,66 @@ def user_create(cfg: dict[str, Any], user: str, domain: str) -> str:
     return f"user {user} created"
 
 
+SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 - cleaned, never written
+
+
+def _end_processes(uid: int) -> int:
+    """SIGKILL every process with `uid` as its real, effective or saved uid, until none is left
+    (a process may fork while we look). Linux hands a freed uid to the next new user: a process
+    left running would act as, and on the files of, the next site."""
+    killed = 0
+    for _round in range(50):
+        found = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/status", encoding="ascii", errors="replace") as fh:
+                    uids = next((ln.split()[1:4] for ln in fh if ln.startswith("Uid:")), [])
+            except OSError:
+                continue  # gone meanwhile
+            if str(uid) in uids:
+                found += 1
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(entry.name), signal.SIGKILL)
+        killed += found
+        if not found:
+            return killed
+        time.sleep(0.05)
+    raise HelperError(f"processes of uid {uid} keep appearing; the user was not deleted")
+
+
+def _remove_shared_tmp(uid: int) -> None:
+    """What the user left in the shared temporary dirs (the next user with its uid would own
+    it); links are removed, never followed."""
+    for base in SHARED_TMP_DIRS:
+        try:
+            entries = list(os.scandir(base))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_uid != uid:
+                continue
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(entry.path)  # fd-based on Linux: never follows a link
+                else:
+                    os.unlink(entry.path)
+
+
 def user_delete(cfg: dict[str, Any], user: str, domain: str) -> str:
-    if _panel_user(cfg, user, domain) is None:
+    entry = _panel_user(cfg, user, domain)
+    if entry is None:
         return f"user {user} does not exist"
+    killed = _end_processes(entry.pw_uid)
+    _remove_shared_tmp(entry.pw_uid)
     # -f: php-fpm may still be finishing the last request of the pool just removed.
     _must(["userdel", "-f", user], f"userdel {user}")
-    return f"user {user} deleted"
+    return f"user {user} deleted ({killed} process(es) ended)"
 
 
 # --- verbs: the site's home -------------------------------------------------------------------

@@ -129,3 +129,66 @@ def test_a_php_site_whose_pool_php_fpm_never_loads_fails_and_is_not_active(
         assert site.status == SiteStatus.FAILED
     finally:
         reset_tenancy()
+
+
+def _as_user(site: Site, *argv: str) -> None:
+    subprocess.run(["runuser", "-u", site.system_user, "--", *argv], check=True)
+
+
+def test_nginx_never_follows_a_customers_link_into_another_site(worker, nginx, settings):
+    """nginx's workers may read every public/ (its group): a link a customer plants (over SFTP,
+    from PHP) to another site's file or to /etc is refused, a link to its own file still works."""
+    bob, mallory = UserFactory(username="bob"), UserFactory(username="mallory")
+    b = site_create(user=bob, domain="bob.links.example", runtime="static")
+    m = site_create(user=mallory, domain="mallory.links.example", runtime="static")
+    for site in (b, m):
+        assert worker.wait_for_job(_job(site)).status == "success"
+        site.refresh_from_db()
+    secret = Path(b.root_path) / "secret.txt"
+    _as_user(b, "sh", "-c", f"echo bob-s3cret > {secret} && chmod 0644 {secret}")
+    mine = Path(m.root_path) / "mine.txt"
+    _as_user(m, "sh", "-c", f"echo mallory-own > {mine}")
+    pub = m.root_path
+    _as_user(m, "ln", "-s", str(secret), f"{pub}/steal.txt")
+    _as_user(m, "ln", "-s", b.root_path, f"{pub}/bobdir")
+    _as_user(m, "ln", "-s", "/etc/passwd", f"{pub}/passwd.txt")
+    _as_user(m, "ln", "-s", str(mine), f"{pub}/alias.txt")
+    assert "mallory-own" in nginx.wait_for(m.domain, "/alias.txt").body
+    for path in ("/steal.txt", "/bobdir/secret.txt", "/passwd.txt"):
+        response = nginx.get(m.domain, path)
+        # Refused (try_files then finds no file it may serve: 404; a plain location: 403).
+        assert response.status in (403, 404), (path, response.status, response.body[:200])
+        assert "bob-s3cret" not in response.body and "root:" not in response.body
+
+
+def test_deleting_a_site_ends_every_process_of_its_user(worker, nginx, settings):
+    """A customer's background process must not outlive the site: Linux hands the freed uid to
+    the next site user, whose files the process could then write."""
+    owner = UserFactory(username="lingerer")
+    site = site_create(user=owner, domain="linger.tenancy.example", runtime="static")
+    assert worker.wait_for_job(_job(site)).status == "success"
+    site.refresh_from_db()
+    uid = pwd.getpwnam(site.system_user).pw_uid
+    subprocess.Popen(
+        [
+            "runuser",
+            "-u",
+            site.system_user,
+            "--",
+            "setsid",
+            "sh",
+            "-c",
+            "while :; do sleep 1; done",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = __import__("time").monotonic() + 10
+    while not subprocess.run(["pgrep", "-U", str(uid)], capture_output=True).stdout:
+        assert __import__("time").monotonic() < deadline, "the background loop did not start"
+    job = site_delete(user=owner, site=site)
+    assert worker.wait_for_job(job).status == "success"
+    left = subprocess.run(["pgrep", "-U", str(uid)], capture_output=True, text=True).stdout
+    assert left == "", f"processes of the deleted site's uid {uid} still run: {left}"
