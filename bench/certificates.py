@@ -24,7 +24,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.docs_section import write_section  # noqa: E402
+from bench.docs_section import database_label, run_facts, write_section  # noqa: E402
 
 TARGET_P50 = 2.0
 
@@ -131,8 +131,9 @@ def main() -> int:
             "Request -> HTTPS served: from `certificate_request()` until an HTTPS request with "
             "SNI to nginx verifies against Pebble's root and returns 200 (pre-flight, ACME "
             "order, HTTP-01 through nginx, finalize, files written, `nginx -t`, reload), with a "
-            "real qcluster worker (ORM broker, SQLite) and Pebble with `PEBBLE_VA_NOSLEEP=1`.\n"
+            "real qcluster worker (ORM broker) and Pebble with `PEBBLE_VA_NOSLEEP=1`.\n"
             "Run: `uv run python bench/certificates.py`.\n\n"
+            f"{run_facts(debug=settings.DEBUG, database=database_label())}\n\n"
             "| runs | p50 | p90 | min | max | target p50 |\n|---|---|---|---|---|---|\n"
             f"| {len(timings)} | {p50:.2f} s | {p90:.2f} s | {min(timings):.2f} s | "
             f"{max(timings):.2f} s | < {TARGET_P50:.0f} s ({verdict}) |\n\n"

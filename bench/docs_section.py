@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -28,3 +29,26 @@ def write_section(text: str, path: Path | None = None) -> Path:
         )
     path.write_text(new.rstrip("\n") + "\n")
     return path
+
+
+def run_facts(*, debug: bool, database: str) -> str:
+    """The line every section carries: what this run measured on, read at run time."""
+    load = os.getloadavg()[0]
+    return (
+        f"DEBUG: {debug}. Database: {database}. "
+        f"Machine: {os.cpu_count()} CPUs, 1-minute load average {load:.1f} at the end of the run."
+    )
+
+
+def database_label() -> str:
+    """Vendor and server version of Django's default connection (call after django.setup())."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        version = connection.pg_version
+        return (
+            f"PostgreSQL {version // 10000}.{version % 10000} ({connection.settings_dict['NAME']})"
+        )
+    import sqlite3
+
+    return f"SQLite {sqlite3.sqlite_version}"

@@ -344,8 +344,8 @@ def summarize(
         "",
         f"`uv run python bench/load.py` on {dt.date.today().isoformat()}: {args.users} concurrent "
         f"logged-in users (locust, 1-3 s think time) for {args.duration} s against gunicorn "
-        "(`deploy/gunicorn.conf.py`, gthread, DEBUG off; users signed in beforehand) on "
-        "PostgreSQL 15 (`np_load`, created fresh), django-q2 ORM broker, one `qcluster` "
+        "(`deploy/gunicorn.conf.py`, gthread; users signed in beforehand) on "
+        "`np_load` (created fresh), django-q2 ORM broker, one `qcluster` "
         f"({env['Q_WORKERS']} processes) provisioning "
         "every site into a private nginx that is really tested (`nginx -t`) and reloaded. "
         f"Machine: {_cpu()}; 1-minute load average {load[0]:.1f} before the run and "
@@ -364,9 +364,8 @@ def summarize(
         f"| vhosts in nginx | {vhosts} |",
         f"| one login (PBKDF2, measured apart, not in the run) | {login_ms:.0f} ms |",
         "",
-        "The p95 follows what else runs on the machine: while other test suites kept its load "
-        "average at 6-10 (2026-11-26), the same run gave p95 of 350-1400 ms, still with zero "
-        "errors; with `WEB_CONCURRENCY=2` (2 gunicorn processes x 4 threads) it degraded least.",
+        f"DEBUG: {env.get('DEBUG', 'False')} (the server's environment). "
+        f"Database: {env.get('DATABASE_LABEL', env.get('DATABASE_URL', '').split('/')[-1])}.",
         "",
         "Per request: what locust saw under load, and (last columns) the same page requested "
         "alone, in-process after the run: its server time and SQL queries.",

@@ -46,3 +46,30 @@ def test_report_flags_slow_and_ratio():
     assert "not measured" in text
     assert "| 1,000,000 | 25,000 ms | 40,000 | 3.6 MB |" in text
     assert "Time per row at full size is 1.00x that at 1,000 rows" in text
+
+
+# Sentences that were once written into the report by hand, not measured by the run.
+HARD_CODED = ("2-core", "PostgreSQL 15", "nginx 1.22", "load 5-8", "6-10", "2026-", "a few MB")
+
+
+def test_report_states_debug_and_database_and_no_fixed_claims():
+    bench = _bench()
+    facts = bench.run_facts(debug=False, database="PostgreSQL 16.2 (np_bench)")
+    text = bench.report(
+        {"a": (10.0, 3)},
+        {"a": (12.0, 3)},
+        bench.LARGE,
+        30.0,
+        {"small": (1_000, 0.025, 0.9), "large": (1_000_000, 25.0, 3.6)},
+        facts,
+    )
+    assert "DEBUG: False." in text and "Database: PostgreSQL 16.2 (np_bench)." in text
+    assert not [claim for claim in HARD_CODED if claim in text]
+
+
+def test_other_bench_sections_have_no_fixed_claims():
+    root = BENCH.parent
+    for name in ("provision.py", "load_runner.py", "certificates.py"):
+        source = (root / name).read_text()
+        assert "DEBUG: " in source and "Database: " in source or "run_facts(" in source, name
+        assert not [claim for claim in HARD_CODED if claim in source], name
