@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -427,12 +428,17 @@ if not re.fullmatch(r"%|localhost|[0-9A-Za-z.:%-]{1,60}", NUSANTARA_MARIADB_USER
 
 # --- django-q2 ---
 REDIS_URL = env.str("REDIS_URL", default="")
-Q_CLUSTER: dict = {
+# One retry layer (docs/jobs.md "Retries"): the `jobs` table and its reaper decide whether a job
+# runs again. django-q2 acknowledges every task that returned or raised (ack_failures, one
+# attempt) and never retries it; the only re-delivery it still makes (the ORM broker hands out a
+# killed worker's task again after `retry` seconds) finds the job no longer `queued` and does
+# nothing (panel/jobs/runner.py: only a queued job is claimed).
+Q_CLUSTER: dict[str, Any] = {
     "name": "nusantara",
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": NUSANTARA_JOB_TIMEOUT,
     "retry": NUSANTARA_JOB_TIMEOUT + 60,
-    "max_attempts": 3,
+    "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
     "save_limit": 1000,
