@@ -211,17 +211,18 @@ def _sleep_backoff(attempt: int) -> None:
 
 
 def _poll_authorizations(
-    acme: client.ClientV2, orderr: messages.OrderResource, deadline: dt.datetime
+    acme: client.ClientV2, orderr: messages.OrderResource, deadline: float
 ) -> messages.OrderResource:
+    """Wait for the CA to decide each authorization, until `deadline` (time.monotonic())."""
     responses = []
-    for url in orderr.body.authorizations:
+    for authzr in orderr.authorizations:
         attempt = 0
         while True:
-            authzr = acme._authzr_from_response(acme._post_as_get(url), uri=url)
+            authzr, _response = acme.poll(authzr)
             if authzr.body.status != messages.STATUS_PENDING:
                 responses.append(authzr)
                 break
-            if dt.datetime.now() >= deadline:
+            if time.monotonic() >= deadline:
                 raise errors.TimeoutError()
             _sleep_backoff(attempt)
             attempt += 1
@@ -232,28 +233,12 @@ def _poll_authorizations(
 
 
 def _finalize(
-    acme: client.ClientV2, orderr: messages.OrderResource, deadline: dt.datetime
+    acme: client.ClientV2, orderr: messages.OrderResource, deadline: float
 ) -> messages.OrderResource:
-    try:
-        acme.begin_finalization(orderr)
-    except messages.Error as exc:
-        if exc.code != "orderNotReady":
-            raise
-    attempt = 0
-    while dt.datetime.now() < deadline:
-        body = messages.Order.from_json(acme._post_as_get(orderr.uri).json())
-        if body.status == messages.STATUS_INVALID:
-            if body.error is not None:
-                raise errors.IssuanceError(body.error)
-            raise AcmeError(_("The CA marked the order invalid without saying why."))
-        if body.status == messages.STATUS_READY:
-            acme.begin_finalization(orderr)
-        elif body.status == messages.STATUS_VALID and body.certificate is not None:
-            pem = acme._post_as_get(body.certificate).text
-            return orderr.update(body=body, fullchain_pem=pem)
-        _sleep_backoff(attempt)
-        attempt += 1
-    raise errors.TimeoutError()
+    """The library's own finalization (it polls the order and downloads the chain). Its
+    deadline is a wall-clock datetime, computed once here from the monotonic time left."""
+    remaining = max(0.0, deadline - time.monotonic())
+    return acme.finalize_order(orderr, dt.datetime.now() + dt.timedelta(seconds=remaining))
 
 
 def _http01(authzr: messages.AuthorizationResource) -> messages.ChallengeBody:
@@ -303,7 +288,7 @@ def issue(
             written.append(_write_challenge(challb.chall.encode("token"), validation))
             acme.answer_challenge(challb, response)
             log(f"answered the HTTP-01 check for {authzr.body.identifier.value}")
-        deadline = dt.datetime.now() + dt.timedelta(seconds=deadline_seconds)
+        deadline = time.monotonic() + deadline_seconds
         orderr = _poll_authorizations(acme, orderr, deadline)
         log("the CA validated every name; finalizing")
         orderr = _finalize(acme, orderr, deadline)

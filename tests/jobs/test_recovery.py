@@ -13,7 +13,6 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from panel.audit.actions import AuditAction
 from panel.audit.models import AuditLog
 from panel.jobs.models import Job
 from panel.jobs.recovery import MAX_ATTEMPTS, SCHEDULE_NAME, reap
@@ -51,7 +50,7 @@ def test_a_late_redelivery_of_the_task_runs_nothing(status):
     job is then still running for the dead worker, or already re-run by the reaper. Only the
     jobs table starts a new attempt (docs/jobs.md "Retries")."""
     job = Job.objects.create(
-        type=JobType.SITE_PROVISION, payload={}, status=status, worker="gone:1", attempts=2
+        type="site.provision", payload={}, status=status, worker="gone:1", attempts=2
     )
     assert run_job(str(job.pk)) == "skipped"
     job.refresh_from_db()
@@ -150,7 +149,7 @@ def test_worker_killed_mid_job_is_recovered(worker_manager, nginx, phpfpm, trans
     assert sum("worker lost" in line["msg"] for line in job.log) == 1
     assert sum(line["msg"].startswith("attempt ") for line in job.log) == 2
     assert (
-        AuditLog.objects.filter(action=AuditAction.JOB_REQUEUED, target_id=str(job.pk)).count() == 1
+        AuditLog.objects.filter(action="job.requeued", target_id=str(job.pk)).count() == 1
     )
     leftovers = sorted(p.name for p in nginx.conf_dir.glob(f"{site.domain}.conf*"))
     assert leftovers in ([f"{site.domain}.conf"], [])
