@@ -148,9 +148,7 @@ def test_worker_killed_mid_job_is_recovered(worker_manager, nginx, phpfpm, trans
     assert job.attempts == 2
     assert sum("worker lost" in line["msg"] for line in job.log) == 1
     assert sum(line["msg"].startswith("attempt ") for line in job.log) == 2
-    assert (
-        AuditLog.objects.filter(action="job.requeued", target_id=str(job.pk)).count() == 1
-    )
+    assert AuditLog.objects.filter(action="job.requeued", target_id=str(job.pk)).count() == 1
     leftovers = sorted(p.name for p in nginx.conf_dir.glob(f"{site.domain}.conf*"))
     assert leftovers in ([f"{site.domain}.conf"], [])
     assert nginx.config_ok()[0]
