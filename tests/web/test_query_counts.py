@@ -59,4 +59,6 @@ def test_queries_do_not_grow_with_rows(who, owner, admin_user, make_cert, make_j
         audit_record(actor=owner, action="site.update", target=first)
     large = {p: _count(client, p.format(site=site_url, job=job_url)) for p in PAGES}
     assert large == small
-    assert max(small.values()) <= 12, small
+    # The admin dashboard is the busiest page: 13 since it reads the schedules for the service
+    # health card and names each job's site (one query for both job tables).
+    assert max(small.values()) <= 13, small
