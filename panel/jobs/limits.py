@@ -122,7 +122,17 @@ ACTIONS = {
     "site.create": ("account_sites", "account_jobs"),
     "db.create": ("account_jobs",),
     "db.change": ("account_jobs",),
+    "sftp.change": ("account_jobs",),
+    "site.upload": ("account_jobs",),
 }
+
+
+def rate_check_form(action: str, *, user: Any, site_id: Any = None) -> None:
+    """rate_check for services whose callers expect errors keyed by form field (`__all__`)."""
+    try:
+        rate_check(action, user=user, site_id=site_id)
+    except RateLimited as exc:
+        raise ValidationError({"__all__": exc.messages}, code="rate_limited")
 
 
 def rate_check(action: str, *, user: Any, site_id: Any = None) -> None:

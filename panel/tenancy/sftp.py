@@ -22,7 +22,8 @@ from django.utils.translation import gettext as _
 from panel.accounts.models import Role, User
 from panel.audit.services import audit_record
 from panel.jobs import secrets
-from panel.jobs.models import ACTIVE_STATUSES, Job
+from panel.jobs.limits import rate_check_form
+from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy, job_create
 from panel.sites.models import Site, SiteStatus
 
@@ -101,6 +102,12 @@ def _locked_site(site: Site, *, statuses: tuple[str, ...] = (SiteStatus.ACTIVE,)
 def _queue_keys(user: User, site: Site) -> Job:
     # Not exclusive: the job rewrites the whole file from the table under the site row lock,
     # so any number of them converge; a site.delete still waits for it (it is exclusive).
+    # One still queued will read the table when it runs: it carries this change too, so a burst
+    # of key changes costs one root-helper run, not one each.
+    queued = Job.objects.filter(site_id=site.pk, type=KEYS_JOB, status=JobStatus.QUEUED).first()
+    if queued is not None:
+        return queued
+    rate_check_form("sftp.change", user=user, site_id=site.pk)
     return job_create(
         type=KEYS_JOB,
         payload={"domain": site.domain, "user": site.system_user},
@@ -247,6 +254,7 @@ def sftp_password_set(*, user: User, site: Site, password: str) -> Job:
             payload["secret"] = encrypt_password(password)
         else:
             payload["action"] = "clear"
+        rate_check_form("sftp.change", user=user, site_id=site.pk)
         job = job_create(
             type=PASSWORD_JOB, payload=payload, user=user, site_id=site.pk, exclusive=False
         )

@@ -26,6 +26,7 @@ from django.utils.translation import ngettext
 
 from panel.accounts.models import Role, User
 from panel.audit.services import audit_record
+from panel.jobs.limits import rate_check_form
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
 from panel.jobs.services import ensure_site_idle, job_create
@@ -212,6 +213,7 @@ def site_upload(
                 {"__all__": _("Files can be uploaded once the site is active.")}, code="status"
             )
         ensure_site_idle(site.pk)
+        rate_check_form("site.upload", user=user, site_id=site.pk)
         names = [f.name for f in files]
         size = sum(f.size or 0 for f in files)
         job = job_create(
