@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from . import grammar, tls, vhost_check
 from .domains import ensure_not_panel_host, normalize_domain
 from .models import Runtime, Site
-from .upstreams import check_upstream
+from .upstreams import check_upstream, split_upstream
 
 logger = logging.getLogger(__name__)
 
@@ -233,15 +233,24 @@ def _upstream(value: str | None, *, check: bool) -> str:
             % {"upstream": repr(value)[:100]}
         )
     assert value is not None
-    if check:
-        try:
-            check_upstream(value)
-        except ValidationError as exc:
-            raise NginxError(
-                _("The upstream %(upstream)s is refused: %(reason)s")
-                % {"upstream": value, "reason": " ".join(exc.messages)}
-            )
-    return value
+    if not check:
+        return value
+    try:
+        addresses = check_upstream(value)
+    except ValidationError as exc:
+        raise NginxError(
+            _("The upstream %(upstream)s is refused: %(reason)s")
+            % {"upstream": value, "reason": " ".join(exc.messages)}
+        )
+    # The vhost holds the address that was checked, never the name: nginx resolves a name again
+    # at every reload, and a name re-pointed at 127.0.0.1:<panel port> after the check would be
+    # proxied to. DNS changes reach the vhost when it is rendered again (`nginx_resync`).
+    _host, port = split_upstream(value)
+    address = addresses[0]
+    pinned = f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+    if not grammar.is_upstream(pinned):
+        raise NginxError(_("The upstream %(upstream)s is refused.") % {"upstream": value})
+    return pinned
 
 
 def _uuid(value: object) -> str:

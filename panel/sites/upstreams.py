@@ -27,13 +27,14 @@ _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def check_upstream(upstream: str) -> None:
+def check_upstream(upstream: str) -> list[Address]:
     """Raise ValidationError (a message for the customer) unless `upstream`, a value from
-    grammar.normalize_upstream, may be proxied to."""
+    grammar.normalize_upstream, may be proxied to; return the addresses that were checked."""
     if not is_upstream(upstream):
         raise ValidationError(_("The upstream must be host:port, e.g. 127.0.0.1:3000."))
     host, port = split_upstream(upstream)
-    for address in resolve(host):
+    addresses = resolve(host)
+    for address in addresses:
         problem = address_problem(address, port)
         if problem:
             if host.strip("[]") == str(address):
@@ -42,6 +43,7 @@ def check_upstream(upstream: str) -> None:
                 _("%(host)s resolves to %(address)s. %(problem)s")
                 % {"host": host, "address": address, "problem": problem}
             )
+    return addresses
 
 
 def resolve(host: str) -> list[Address]:

@@ -180,7 +180,8 @@ def _assert_intended(site: Site) -> None:
     got_values = {"DOMAIN": site.domain}
     want_values = {"DOMAIN": "reference.example"}
     if site.runtime == Runtime.PROXY:
-        got_values["UPSTREAM"] = site.upstream
+        # The vhost holds the checked address, not the name (docs/security.md).
+        got_values["UPSTREAM"] = ngx.vhost_context(site)["upstream"]
         want_values["UPSTREAM"] = "127.0.0.1:3000"
     want = _skeleton(_tree(ngx.render_site(reference)), want_values)
     assert _skeleton(_tree(text), got_values) == want

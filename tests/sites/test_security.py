@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import uuid
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 
@@ -317,8 +319,8 @@ def test_the_structural_check_refuses_an_extra_directive_in_the_text(nginx):
 
 def test_an_injection_past_the_grammar_fails_the_job_and_writes_nothing(nginx, owner, monkeypatch):
     # Suppose a grammar had a hole: the structural check still stops the vhost before disk.
-    monkeypatch.setattr(ngx.grammar, "is_upstream", lambda value: True)
-    monkeypatch.setattr(ngx, "check_upstream", lambda value: None)
+    # (the grammar, the policy and the pinned address all bypassed at once).
+    monkeypatch.setattr(ngx, "_upstream", lambda value, check: value)
     site = _proxy_site("hole.example")
     site.upstream = (
         "127.0.0.1:3000;\n location /etc { alias /etc/; }\n proxy_pass http://127.0.0.1:3000"
@@ -328,3 +330,24 @@ def test_an_injection_past_the_grammar_fails_the_job_and_writes_nothing(nginx, o
         ngx.sync_site(site)
     assert _files(nginx) == before
     assert not ngx.conf_path(site.domain).exists() and not ngx.rejected_path(site.domain).exists()
+
+
+@pytest.mark.django_db
+def test_the_vhost_holds_the_checked_address_never_the_name(owner):
+    """nginx resolves a proxy_pass name again at every reload: a name re-pointed at a refused
+    address after the check would be proxied to. The vhost gets the checked address instead."""
+    from panel.sites.models import Site as SiteModel
+
+    site = SiteModel(
+        pk=uuid.uuid4(),
+        domain="pinned.example",
+        runtime="proxy",
+        upstream="localhost:3000",
+        status="active",
+        root_path=str(settings.NUSANTARA_WEB_ROOT / "pinned.example" / "public"),
+        created_by=owner,
+    )
+    text = ngx.render_site(site)
+    proxy = [line.strip() for line in text.splitlines() if "proxy_pass" in line]
+    assert proxy in (["proxy_pass http://127.0.0.1:3000;"], ["proxy_pass http://[::1]:3000;"])
+    assert "localhost" not in text
