@@ -438,8 +438,28 @@ def home_adopt(cfg: dict[str, Any], user: str, domain: str) -> str:
     return f"files of {domain} moved into {home_of(cfg, domain)}/public"
 
 
+PROTECTED_HARDLINKS = "/proc/sys/fs/protected_hardlinks"
+
+
+def _require_protected_hardlinks() -> None:
+    """A customer could hard-link a file of root's (or another site's) into its own tree, and a
+    chown by root would then hand it over: the kernel's fs.protected_hardlinks=1 (Debian's
+    default) forbids such links. Refuse to work on customers' trees without it."""
+    try:
+        with open(PROTECTED_HARDLINKS, encoding="ascii") as fh:
+            value = fh.read().strip()
+    except OSError:
+        value = ""
+    if value != "1":
+        raise HelperError(
+            "refused: set the kernel's fs.protected_hardlinks=1 (sysctl) before the panel "
+            "changes owners or unpacks files in customers' directories"
+        )
+
+
 def fix_ownership(cfg: dict[str, Any], user: str, domain: str) -> str:
     """chown -R public/ to the site user (group: nginx's), never following a link."""
+    _require_protected_hardlinks()
     entry = _require_user(cfg, user, domain)
     uid, nginx_gid = entry.pw_uid, _gid(cfg["nginx_group"])
     count = 0
@@ -877,6 +897,7 @@ def unpack_upload(
     Prints JSON: {"ok": true, "files", "dirs", "bytes"} or {"ok": false, "code", "name"}."""
     unpack = _companion("unpack")  # no Django either
 
+    _require_protected_hardlinks()
     entry = _require_user(cfg, user, domain)
     limits = unpack.Limits(cfg["upload_max_entries"], cfg["upload_max_unpacked"])
     home = home_of(cfg, domain)

@@ -366,3 +366,17 @@ def test_the_sudo_wrapper_refuses_a_helper_someone_else_could_replace(tmp_path):
     os.chown(base, 65534, -1)  # a parent directory of someone else's
     out = run()
     assert "refused" in out.stderr and "usage" not in out.stderr
+
+
+def test_owner_changes_need_the_kernels_hardlink_protection(monkeypatch, tmp_path):
+    """Without fs.protected_hardlinks a customer could hard-link root's files into its tree for
+    a root chown to hand over: the helper refuses to work on customers' trees then."""
+    from panel.tenancy import helper
+
+    off = tmp_path / "protected_hardlinks"
+    off.write_text("0\n")
+    monkeypatch.setattr(helper, "PROTECTED_HARDLINKS", str(off))  # a kernel setting: a fault
+    with pytest.raises(helper.HelperError, match="protected_hardlinks=1"):
+        helper._require_protected_hardlinks()
+    off.write_text("1\n")
+    helper._require_protected_hardlinks()
