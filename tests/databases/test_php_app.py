@@ -76,8 +76,9 @@ def test_a_php_app_connects_with_the_shown_credentials_through_nginx(
             name=values["DB_DATABASE"],
         )
     )
+    # public/ is setgid: a file put there (over SFTP too) takes nginx's group.
     entry = pwd.getpwnam(site.system_user)
-    os.chown(app, entry.pw_uid, entry.pw_gid)
+    os.chown(app, entry.pw_uid, Path(site.root_path).stat().st_gid)
     app.chmod(0o640)
 
     # Every request writes a row and reads the count back from the customer's database.

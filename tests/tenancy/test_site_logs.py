@@ -43,13 +43,11 @@ def test_the_real_access_and_error_logs_are_shown_escaped(worker, nginx, owner, 
     assert "alert(1)" in only_4xx and OK_LINE not in only_4xx
     only_2xx = owner_client.get(url + "?which=access&status=2xx").content.decode()
     assert "alert(1)" not in only_2xx and OK_LINE in only_2xx
-    # An error nginx logs: a file it may not read (its request line quoted in the entry).
-    unreadable = homes.public_path(site.domain) / "x<script>.txt"
-    unreadable.write_text("secret")
-    unreadable.chmod(0)
-    assert nginx.get(site.domain, "/x<script>.txt").status == 403
+    # An error nginx logs: a folder without an index page (its path quoted in the entry).
+    (homes.public_path(site.domain) / "x<script>").mkdir()
+    assert nginx.get(site.domain, "/x<script>/").status == 403
     errors = owner_client.get(url + "?which=error").content.decode()
-    assert "Permission denied" in errors and "x&lt;script&gt;.txt" in errors
+    assert "is forbidden" in errors and "x&lt;script&gt;" in errors
     assert "<script>" not in errors
 
 
