@@ -47,6 +47,7 @@ listen.group = $group"
 pid = $pd/php-fpm.pid
 error_log = $pd/error.log
 daemonize = no
+process_control_timeout = 10s
 
 [nusantara]
 $user_lines

@@ -23,6 +23,8 @@ FPM_CONF = """\
 pid = {dir}/fpm.pid
 error_log = {dir}/fpm.log
 daemonize = no
+; A reload (a new site's pool) lets running requests of every pool finish (docs/operations.md).
+process_control_timeout = 10s
 include = {dir}/pools/*.conf
 
 [nusantara-idle]

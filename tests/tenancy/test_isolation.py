@@ -51,7 +51,7 @@ def test_two_customers_php_sites_are_isolated_and_deleted_alone(worker, nginx, s
         assert any(f"PHP ran as {site.system_user}" in line["msg"] for line in job.log)
         site.refresh_from_db()
         assert site.status == SiteStatus.ACTIVE
-        assert "6 * 7 = 42" in nginx.wait_for(site.domain).body
+        assert "6 * 7 = 42" in nginx.wait_for(site.domain, text="6 * 7 = 42").body
         entry = pwd.getpwnam(site.system_user)
         home = settings.NUSANTARA_WEB_ROOT / site.domain
         assert Path(site.root_path) == home / "public"
@@ -77,7 +77,7 @@ def test_two_customers_php_sites_are_isolated_and_deleted_alone(worker, nginx, s
             "shadow": "/etc/shadow",
         }
         _snoop(me, targets)
-        body = nginx.wait_for(me.domain, "/snoop.php").body
+        body = nginx.wait_for(me.domain, "/snoop.php", text="user=").body
         assert f"user={me.system_user}" in body
         for name in targets:
             assert f"{name} read=no list=no" in body, body
@@ -106,7 +106,8 @@ def test_two_customers_php_sites_are_isolated_and_deleted_alone(worker, nginx, s
     # Bob's site is untouched and still serves PHP as bob's user.
     assert pwd.getpwnam(b.system_user)
     assert (Path(settings.NUSANTARA_PHP_FPM_POOL_DIR) / f"{b.domain}.conf").exists()
-    assert f"user={b.system_user}" in nginx.wait_for(b.domain, "/snoop.php").body
+    who = f"user={b.system_user}"
+    assert who in nginx.wait_for(b.domain, "/snoop.php", text=who).body
 
 
 def test_a_php_site_whose_pool_php_fpm_never_loads_fails_and_is_not_active(

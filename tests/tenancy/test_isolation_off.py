@@ -30,7 +30,7 @@ def test_sites_are_served_without_system_users(isolation_off, worker, nginx, own
             pwd.getpwnam(site.system_user)
         home = settings.NUSANTARA_WEB_ROOT / site.domain
         assert (home / "public").is_dir() and (home / "logs").is_dir()
-    assert "6 * 7 = 42" in nginx.wait_for("dev-php.tenancy.example").body
+    assert "6 * 7 = 42" in nginx.wait_for("dev-php.tenancy.example", text="6 * 7 = 42").body
     assert not list(Path(settings.NUSANTARA_PHP_FPM_POOL_DIR).glob("*.conf"))
 
 

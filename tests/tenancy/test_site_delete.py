@@ -55,7 +55,8 @@ def test_deleting_a_site_removes_all_of_it_and_nothing_of_another(
         sftp_key_add(user=owner, site=site, public_key=line)
         _done(worker, Job.objects.get(site_id=site.pk, type="sftp.keys"))
         pkeys[domain] = pkey
-        assert "6 * 7 = 42" in nginx.wait_for(domain).body  # its access log exists from now on
+        # Its access log exists from now on.
+        assert "6 * 7 = 42" in nginx.wait_for(domain, text="6 * 7 = 42").body
         sites.append(site)
     gone, stays = sites
     web_root = Path(settings.NUSANTARA_WEB_ROOT)
@@ -97,7 +98,7 @@ def test_deleting_a_site_removes_all_of_it_and_nothing_of_another(
         if what != "access log":
             assert on_disk(stays)[what].read_bytes() == content, what
     assert _snapshot(web_root / stays.domain) == kept_home
-    assert "6 * 7 = 42" in nginx.wait_for(stays.domain).body
+    assert "6 * 7 = 42" in nginx.wait_for(stays.domain, text="6 * 7 = 42").body
     sftp = _login(sshd, stays.system_user, pkeys[stays.domain])
     try:
         assert "index.php" in sftp.listdir("/public")
