@@ -206,14 +206,7 @@ def database_set_password(*, user: User, database: Database, password: str = "")
     else:
         password = generate_password()
     with transaction.atomic():
-        site = _locked_site(site)
-        database = Database.objects.select_for_update().get(pk=database.pk, site=site)
-        if database.status not in (DatabaseStatus.ACTIVE, DatabaseStatus.FAILED):
-            raise ValidationError(
-                {"__all__": _("Wait until the database is ready.")}, code="status"
-            )
-        _busy(database)
-        rate_check("db.change", user=user)
+        site, database = _locked_for_change(user, site, database)
         job = job_create(
             type=PASSWORD_JOB,
             payload=_payload(site, database, password),
@@ -230,20 +223,25 @@ def database_set_password(*, user: User, database: Database, password: str = "")
     return job, password
 
 
+def _locked_for_change(user: User, site: Site, database: Database) -> tuple[Site, Database]:
+    """Lock the site and the database row for a password change or a deletion: only a ready
+    (or failed) database with no job in flight, within the account's job limit."""
+    site = _locked_site(site)
+    database = Database.objects.select_for_update().get(pk=database.pk, site=site)
+    if database.status not in (DatabaseStatus.ACTIVE, DatabaseStatus.FAILED):
+        raise ValidationError({"__all__": _("Wait until the database is ready.")}, code="status")
+    _busy(database)
+    rate_check("db.change", user=user)
+    return site, database
+
+
 def database_delete(*, user: User, database: Database) -> Job:
     """Drop the database and its user (the row goes when the job succeeded)."""
     site = database.site
     _check_user(user, site)
     _ensure_server()
     with transaction.atomic():
-        site = _locked_site(site)
-        database = Database.objects.select_for_update().get(pk=database.pk, site=site)
-        if database.status not in (DatabaseStatus.ACTIVE, DatabaseStatus.FAILED):
-            raise ValidationError(
-                {"__all__": _("Wait until the database is ready.")}, code="status"
-            )
-        _busy(database)
-        rate_check("db.change", user=user)
+        site, database = _locked_for_change(user, site, database)
         job = job_create(
             type=DELETE_JOB,
             payload=_payload(site, database),
