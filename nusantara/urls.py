@@ -12,4 +12,9 @@ urlpatterns = [
     path("", include("panel.accounts.urls")),
     path("", include("panel.audit.urls")),
     path("", include("panel.web.urls")),
+    path("", include("panel.sites.urls")),
+    path("", include("panel.tenancy.urls")),
+    path("", include("panel.databases.urls")),
+    path("", include("panel.certificates.urls")),
+    path("", include("panel.jobs.urls")),
 ]

@@ -88,7 +88,7 @@ def _back(site: Any) -> HttpResponse:
 
 
 def _page(request: HttpRequest, site: Any, status: int = 200, **extra: Any) -> HttpResponse:
-    from panel.web.views.sites import _detail_context
+    from panel.sites.views import _detail_context
 
     context = _detail_context(request, site)
     context.update(databases_context(request, site, **extra))

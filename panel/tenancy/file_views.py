@@ -85,7 +85,7 @@ def upload_context(site: Any, jobs: list[Any], form: UploadForm | None = None) -
 
 
 def _render_detail(request: HttpRequest, site: Any, form: UploadForm, status: int) -> HttpResponse:
-    from panel.web.views.sites import _detail_context
+    from panel.sites.views import _detail_context
 
     context = _detail_context(request, site, files_form=form)
     return render(request, "web/site_detail.html", context, status=status)

@@ -14,13 +14,13 @@ from django.views.decorators.http import require_GET
 
 from panel.certificates.models import CertStatus
 from panel.jobs.models import JobStatus
+from panel.sites.forms import SUSPENDED
 from panel.sites.models import SiteStatus
 
 from .. import health
 from ..access import certificates_for, jobs_for, sites_for
 from ..decorators import login_required
-from ..forms import SUSPENDED
-from ..selectors import latest_jobs, page_by_ids
+from ..selectors import latest_jobs, page_by_ids, site_names
 
 ATTENTION_LIMIT = 10
 JOBS_LIMIT = 8
@@ -63,9 +63,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         recent_jobs = list(jobs.order_by("-created_at")[:JOBS_LIMIT])
     failed_jobs = list(jobs.filter(status=JobStatus.FAILED).order_by("-created_at")[:JOBS_LIMIT])
     # Each job's site by its domain: one query for both tables (jobs.site_id has no FK).
-    from .jobs import _site_names
 
-    sites = _site_names({j.site_id for j in [*recent_jobs, *failed_jobs] if j.site_id}, user)
+    sites = site_names({j.site_id for j in [*recent_jobs, *failed_jobs] if j.site_id}, user)
     for job in [*recent_jobs, *failed_jobs]:
         job.site = sites.get(job.site_id)
 

@@ -20,10 +20,9 @@ from django.views.decorators.http import require_http_methods
 
 from panel.jobs.services import JobBusy
 from panel.tenancy import rootcmd
-
-from ..access import get_site_for
-from ..decorators import login_required
-from ..forms import PanelForm, add_service_errors
+from panel.web.access import get_site_for
+from panel.web.decorators import login_required
+from panel.web.forms import PanelForm, add_service_errors
 
 
 class SftpKeyForm(PanelForm):
@@ -72,7 +71,7 @@ def _back(site: Any) -> HttpResponse:
 
 
 def _rerender(request: HttpRequest, site: Any, **forms_: Any) -> HttpResponse:
-    from .sites import _detail_context
+    from panel.sites.views import _detail_context
 
     context = _detail_context(request, site)
     context.update(sftp_context(request, site, **forms_))

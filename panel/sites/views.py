@@ -23,10 +23,12 @@ from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
 from panel.sites.models import SiteStatus
+from panel.web.access import get_site_for, sites_for
+from panel.web.decorators import login_required
+from panel.web.forms import add_service_errors
+from panel.web.paging import paginate
 
-from ..access import get_site_for, sites_for
-from ..decorators import login_required
-from ..forms import (
+from .forms import (
     SUSPENDED,
     CertificateUploadForm,
     SiteCreateForm,
@@ -35,9 +37,7 @@ from ..forms import (
     SiteHstsForm,
     SiteSettingsForm,
     SiteSuspendForm,
-    add_service_errors,
 )
-from ..paging import paginate
 
 SITE_JOBS_LIMIT = 20
 SITE_AUDIT_LIMIT = 20
@@ -184,7 +184,7 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
 
         context["vhost"], context["vhost_rejected"] = read_vhosts(site.domain)
     context["can_change_settings"] = site.status in (SiteStatus.ACTIVE, SiteStatus.FAILED)
-    from .sftp import sftp_context  # the SFTP card (panel/web/views/sftp.py)
+    from panel.tenancy.sftp_views import sftp_context  # the SFTP card
 
     context.update(sftp_context(request, site))
     from panel.databases.views import databases_context  # the databases card

@@ -1,4 +1,4 @@
-"""Jobs (list, detail with live status, retry) and the certificates list."""
+"""Jobs: list, detail with live status, retry."""
 
 from __future__ import annotations
 
@@ -6,29 +6,19 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from panel.certificates.models import CertStatus
 from panel.jobs.services import JobBusy, job_retry
-from panel.sites.models import Site
+from panel.web.access import get_job_for, jobs_for
+from panel.web.decorators import login_required
+from panel.web.paging import paginate
+from panel.web.selectors import latest_jobs, site_names
 
-from ..access import certificates_for, get_job_for, jobs_for, sites_for
-from ..decorators import login_required
-from ..forms import JobFilterForm
-from ..paging import paginate
-from ..selectors import latest_jobs, page_by_ids
-
-
-def _site_names(site_ids: set[Any], user: Any) -> dict[Any, Site]:
-    """One query for the sites of a page of jobs (jobs.site_id has no FK: it outlives the site)."""
-    if not site_ids:
-        return {}
-    return {s.pk: s for s in sites_for(user).filter(pk__in=site_ids).only("id", "domain")}
+from .forms import JobFilterForm
 
 
 @login_required
@@ -43,7 +33,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         page = paginate(request, fetch=lambda start, stop: latest_jobs(qs, start, stop))
     else:
         page = paginate(request, qs.order_by("-created_at"))
-    sites = _site_names({job.site_id for job in page.rows if job.site_id}, request.user)
+    sites = site_names({job.site_id for job in page.rows if job.site_id}, request.user)
     for job in page.rows:
         job.site = sites.get(job.site_id)
     context = {
@@ -62,7 +52,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     job = get_job_for(request.user, pk)
-    job.site = _site_names({job.site_id}, request.user).get(job.site_id) if job.site_id else None
+    job.site = site_names({job.site_id}, request.user).get(job.site_id) if job.site_id else None
     template = "web/job_detail.html#live" if request.htmx else "web/job_detail.html"
     response = render(request, template, {"job": job})
     patch_vary_headers(response, ["HX-Request"])
@@ -84,19 +74,3 @@ def job_retry_view(request: HttpRequest, pk: Any) -> HttpResponse:
     else:
         messages.success(request, _("The job was queued again."))
     return redirect("job_detail", pk=job.pk)
-
-
-@login_required
-@require_GET
-def certificate_list(request: HttpRequest) -> HttpResponse:
-    qs = certificates_for(request.user).select_related("site", "site__created_by")
-    status = request.GET.get("status", "")
-    if status in CertStatus.values:
-        qs = qs.filter(status=status)
-    order = [F("expires_at").asc(nulls_last=True), "pk"]
-    page = paginate(request, fetch=lambda start, stop: page_by_ids(qs, order, start, stop))
-    return render(
-        request,
-        "web/certificate_list.html",
-        {"page": page, "status": status, "statuses": CertStatus.choices},
-    )
