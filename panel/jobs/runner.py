@@ -58,15 +58,33 @@ def register(
     return decorator
 
 
-def job_log(job: Job, message: str) -> None:
-    """Append one line to the job's step-by-step log (saved immediately, readable live)."""
-    _append_log(job, message)
+def job_log(job: Job, message: str, *, admin_only: bool = False) -> None:
+    """Append one line to the job's step-by-step log (saved immediately, readable live).
+    `admin_only` lines (a traceback: paths, library internals) are shown to administrators only."""
+    _append_log(job, message, admin_only=admin_only)
     Job.objects.filter(pk=job.pk).update(log=job.log)
 
 
-def _append_log(job: Job, message: str) -> None:
-    entry = {"at": timezone.now().isoformat(timespec="milliseconds"), "msg": message[:2000]}
+def _append_log(job: Job, message: str, *, admin_only: bool = False) -> None:
+    entry: dict[str, object] = {
+        "at": timezone.now().isoformat(timespec="milliseconds"),
+        "msg": message[:2000],
+    }
+    if admin_only:
+        entry["admin"] = True
     job.log = [*job.log, entry][-MAX_LOG_LINES:]
+
+
+def fail_internal(job: Job, exc: BaseException) -> None:
+    """Fail a job on a bug (an exception no handler expected). The exception's text can hold
+    paths, SQL or a library's internals: the traceback goes into the job's log for administrators
+    only; the site's owner reads a message without it."""
+    job_log(job, traceback.format_exc()[-4000:], admin_only=True)
+    fail_job(
+        job,
+        f"Internal error ({exc.__class__.__name__}); an administrator can read the details "
+        "in the job's log.",
+    )
 
 
 def worker_id() -> str:
@@ -142,8 +160,7 @@ def run_job(job_id: str) -> str:
         return JobStatus.FAILED
     except Exception as exc:
         logger.exception("job %s (%s) errored", job.pk, job.type)
-        job_log(job, traceback.format_exc()[-4000:])
-        fail_job(job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])
+        fail_internal(job, exc)
         return JobStatus.FAILED
     complete_job(job)
     return JobStatus.SUCCESS

@@ -22,7 +22,15 @@ from django.db import transaction
 
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
-from panel.jobs.runner import JobFailed, claim_batch, complete_job, fail_job, job_log, register
+from panel.jobs.runner import (
+    JobFailed,
+    claim_batch,
+    complete_job,
+    fail_internal,
+    fail_job,
+    job_log,
+    register,
+)
 from panel.tenancy import homes, pools, probe
 from panel.tenancy.rootcmd import HelperError
 
@@ -327,7 +335,7 @@ def _finish_in_batch(plan: _Plan, summary: str) -> None:
         fail_job(plan.job, str(exc)[:1000])
     except Exception as exc:  # one broken job must not strand the rest of the batch
         logger.exception("site job %s errored in a batch", plan.job.pk)
-        fail_job(plan.job, f"Internal error ({exc.__class__.__name__}): {exc}"[:1000])
+        fail_internal(plan.job, exc)
 
 
 def _run_batch(jobs: list[Job]) -> None:

@@ -129,3 +129,27 @@ def test_expired_session_during_polling_redirects_the_whole_page(client, job):
     )
     assert response.status_code == 204
     assert response.headers["HX-Redirect"] == f"/accounts/login/?next=/jobs/{job.pk}/"
+
+
+def test_a_bugs_traceback_is_for_admins_not_the_sites_owner(
+    monkeypatch, owner_client, admin_client, owner, site, make_job
+):
+    """A handler bug (injected: no real input makes one) fails the job; the exception's text can
+    hold paths or SQL, so the owner reads a plain message and only an admin sees the traceback."""
+    from panel.jobs import runner
+
+    def boom(job):
+        raise RuntimeError("cannot open /etc/nusantara/secret.key")
+
+    monkeypatch.setitem(runner.HANDLERS, "site.provision", runner.Handler(run=boom))
+    job = make_job(site=site, user=owner, status=JobStatus.QUEUED)
+    assert runner.run_job(str(job.pk)) == JobStatus.FAILED
+    job.refresh_from_db()
+    assert job.error_message.startswith("Internal error (RuntimeError)")
+    assert "secret.key" not in job.error_message
+
+    owner_html = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Internal error (RuntimeError)" in owner_html
+    assert "secret.key" not in owner_html and "Traceback" not in owner_html
+    admin_html = admin_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Traceback" in admin_html and "secret.key" in admin_html
