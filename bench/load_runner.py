@@ -87,7 +87,7 @@ def private_nginx(work: Path, port: int) -> tuple[list[str], str, str]:
         f"pid {work}/nginx/nginx.pid;\nerror_log {work}/nginx/logs/error.log warn;\n"
         "worker_processes 1;\nevents { worker_connections 512; }\n"
         "http {\n  include /etc/nginx/mime.types;\n  access_log off;\n"
-        "  server_names_hash_bucket_size 128;\n"
+        "  server_names_hash_bucket_size 512;\n"
         + "".join(f"  {k}_temp_path {work}/nginx/{k};\n" for k in ("client_body", "proxy"))
         + "".join(f"  {k}_temp_path {work}/nginx/{k};\n" for k in ("fastcgi", "uwsgi", "scgi"))
         + f"  server {{ listen 127.0.0.1:{port} default_server; return 404; }}\n"
