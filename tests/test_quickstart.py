@@ -142,12 +142,16 @@ def _quickstart(clone: Path) -> None:
             if _php_fpm():
                 _php_site_is_served(clone, env, sites_port, output)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        # SIGTERM to the script alone (as `kill <pid>` does): it must stop all it started.
+        stopped_on_term = True
+        os.kill(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            stopped_on_term = False
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    assert stopped_on_term, "bin/run did not stop on SIGTERM:\n" + "".join(output)[-3000:]
     pid_file = clone / "var" / "nginx" / "nginx.pid"
     assert not pid_file.exists(), "bin/run left its embedded nginx running"
     time.sleep(0.5)
