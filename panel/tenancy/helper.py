@@ -764,18 +764,19 @@ def _sftp_user(cfg: dict[str, Any], user: str) -> pwd.struct_passwd | None:
 
 
 def _keys_dir(cfg: dict[str, Any]) -> Path:
-    """The keys dir, created root:root 0755 (sshd refuses a key file whose path anyone but root
-    could change); its parents must already be root's."""
+    """The keys dir, created root:root 0711 (sshd refuses a key file whose path anyone but root
+    could change); its parents must already be root's. 0711: a site user reaches its own file by
+    name and cannot list which other site users exist."""
     path = Path(cfg["keys_dir"])
     if os.path.realpath(path) != str(path):
         raise HelperError(f"refused: the keys dir {path} goes through a symbolic link")
-    path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path.mkdir(mode=0o711, parents=True, exist_ok=True)
     for part in (path, *path.parents):
         st = os.stat(part, follow_symlinks=False)
         if st.st_uid != 0 or st.st_mode & 0o022:
             raise HelperError(f"refused: {part} must belong to root and be writable only by root")
     # sshd reads a key file as the user logging in: the dir must be traversable by all.
-    os.chmod(path, 0o755)  # noqa: S103
+    os.chmod(path, 0o711)  # noqa: S103
     return path
 
 
@@ -811,22 +812,25 @@ def _companion(name: str) -> Any:
 
 
 def keys_write(cfg: dict[str, Any], user: str, stdin: str) -> str:
-    """Write <keys dir>/<user> (root:root 0644, atomically) with the keys on stdin, each parsed
-    again; no key removes the file. The user may already be gone when the input is empty."""
+    """Write <keys dir>/<user> (root:<user's group> 0640, atomically) with the keys on stdin, each
+    parsed again; no key removes the file. The user may already be gone when the input is empty.
+    sshd opens the file as the user logging in; no other site user (a PHP script) can read it."""
     sshkeys = _companion("sshkeys")
 
     try:
         keys = sshkeys.authorized_keys(stdin)
     except sshkeys.KeyRefused as exc:
         raise HelperError(f"refused: a key for {user} is not acceptable: {exc}")
-    if _sftp_user(cfg, user) is None and keys:
+    entry = _sftp_user(cfg, user)
+    if entry is None and keys:
         raise HelperError(f"the system user {user} does not exist")
     with _dirfd(_keys_dir(cfg)) as fd:
         if not keys:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(user, dir_fd=fd)
             return f"no key for {user}: file removed"
-        _write_file(fd, user, "".join(f"{k.line}\n" for k in keys), 0, 0, 0o644)
+        assert entry is not None
+        _write_file(fd, user, "".join(f"{k.line}\n" for k in keys), 0, entry.pw_gid, 0o640)
     return f"{len(keys)} key(s) written for {user}"
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import grp
 import io
+import pwd
+import subprocess
 import time
 
 import paramiko
@@ -76,7 +78,18 @@ def test_a_key_uploads_into_public_and_nginx_serves_it(sshd, nginx, worker, owne
     _done(worker, _keys_job(site))
     keys_file = sshd.keys_dir / site.system_user
     st = keys_file.stat()
-    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o644)
+    # root:<site user> 0640 in a 0711 dir: sshd reads it as the site user (the login below);
+    # another account (another site's PHP) can neither read the keys nor list the site users.
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (
+        0,
+        pwd.getpwnam(site.system_user).pw_gid,
+        0o640,
+    )
+    assert sshd.keys_dir.stat().st_mode & 0o777 == 0o711
+    for peek in (["cat", str(keys_file)], ["ls", str(sshd.keys_dir)]):
+        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *peek]
+        denied = subprocess.run(as_nobody, capture_output=True, text=True)
+        assert denied.returncode != 0 and "Permission denied" in denied.stderr, peek
     sftp = _connect(sshd, site.system_user, pkey=pkey)
     try:
         assert sftp.normalize(".") == "/public"
