@@ -133,14 +133,14 @@ def _site_totals(user: User) -> dict[str, object]:
     totals = user.sites.aggregate(
         site_count=Count("pk"),
         # The schedule writes both columns together; NULLs (never measured) are left out.
-        disk_bytes=Sum("disk_bytes"),
+        disk_total=Sum("disk_bytes"),
         disk_measured=Count("disk_bytes"),
         disk_oldest=Min("disk_measured_at"),
     )
     return {
         "site_count": totals["site_count"],
         "disk": {
-            "bytes": totals["disk_bytes"] or 0,
+            "bytes": totals["disk_total"] or 0,
             "measured": totals["disk_measured"],
             "oldest": totals["disk_oldest"],
         },
