@@ -14,6 +14,7 @@ import pytest
 
 from panel.tenancy import helper, rootcmd
 from panel.tenancy.helper import HelperError
+from tests.conftest import require
 
 
 @pytest.fixture
@@ -259,3 +260,22 @@ def test_the_helper_as_a_program_measures_too(web_root, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["results"]["prog.example.com"]["bytes"] == _du(home)
+
+
+def test_another_filesystem_mounted_inside_a_home_is_not_counted(web_root):
+    """A mount inside a home (a bind mount an admin forgot, a customer's FUSE) is skipped, as
+    `du -x` does: its files are not the home's disk use."""
+    home = _home(web_root, "mounted.example.com")
+    (home / "public" / "own.bin").write_bytes(os.urandom(100_000))
+    mnt = home / "public" / "mnt"
+    mnt.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True
+    )
+    require(mounted.returncode == 0, f"cannot mount a tmpfs here: {mounted.stderr!r}")
+    try:
+        (mnt / "other-fs.bin").write_bytes(os.urandom(4_000_000))
+        result = _usage(["mounted.example.com"])["mounted.example.com"]
+        assert result["bytes"] == _du(home) < 1_000_000
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
