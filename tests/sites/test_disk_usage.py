@@ -159,6 +159,24 @@ def test_without_isolation_the_panel_measures_its_own_files(settings, tmp_path, 
 
 
 @pytest.mark.django_db
+def test_a_name_the_helper_refuses_costs_only_its_own_measurement(settings, tmp_path, caplog):
+    settings.NUSANTARA_ISOLATION = "off"
+    settings.NUSANTARA_DATA_DIR = tmp_path
+    settings.NUSANTARA_WEB_ROOT = tmp_path / "www"
+    odd = SiteFactory(domain="localhost")  # no dot: outside the helper's grammar
+    fine = SiteFactory(domain="fine.example.com")
+    (tmp_path / "www" / fine.domain).mkdir(parents=True)
+    (tmp_path / "www" / "localhost").mkdir()
+    with caplog.at_level(logging.WARNING, logger="panel.tenancy.usage"):
+        summary = usage.measure_all()
+    assert "measured for 1 of 2 site(s); 1 failed" in summary
+    assert "disk use of localhost not measured: refused" in caplog.text
+    odd.refresh_from_db()
+    fine.refresh_from_db()
+    assert odd.disk_bytes is None and fine.disk_bytes is not None
+
+
+@pytest.mark.django_db
 def test_a_second_run_while_one_is_going_is_skipped(settings, tmp_path):
     settings.NUSANTARA_DATA_DIR = tmp_path
     with usage._run_lock() as held:
