@@ -98,26 +98,62 @@ def measure_all() -> str:
         return _measure_all()
 
 
+def _failures_path() -> Path:
+    return Path(settings.NUSANTARA_DATA_DIR) / "disk-usage-failures.json"
+
+
+def _load_failures() -> dict[str, str]:
+    """{domain: when its last measurement failed} from this machine's previous runs."""
+    try:
+        raw = json.loads(_failures_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def _save_failures(failures: dict[str, str]) -> None:
+    path = _failures_path()
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(failures, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.warning("disk use: could not record the failed homes in %s: %s", path, exc)
+
+
+def _order(sites: list[tuple[Any, str]], failures: dict[str, str]) -> list[tuple[Any, str]]:
+    """Stalest first (the query's order), so that a run cut short by its time limit is
+    continued by the next; but homes whose last measurement failed go last, oldest failure
+    first: a home that always hits its time cap (millions of files) must not starve the
+    others of every run's time."""
+    ok = [site for site in sites if site[1] not in failures]
+    failing = sorted((site for site in sites if site[1] in failures), key=lambda s: failures[s[1]])
+    return ok + failing
+
+
 def _measure_all() -> str:
     seconds, run = _limits()
     deadline = time.monotonic() + run
-    # Stalest first: a run cut short by its time limit is continued by the next one.
-    pending = list(
+    rows_here = list(
         _sites_here()
         .order_by(F("disk_measured_at").asc(nulls_first=True), "domain")
         .values_list("pk", "domain")
     )
-    total = len(pending)
+    total = len(rows_here)
+    known = {domain for _pk, domain in rows_here}
+    failures = {d: at for d, at in _load_failures().items() if d in known}
     measured = missing = failed = 0
     problem = ""
     # The helper refuses a whole request with a name outside its grammar: such a row (an old
     # import, a hand edit) must cost its own measurement only, not everyone's.
-    for pk, domain in list(pending):
+    pending = []
+    for pk, domain in _order(rows_here, failures):
         try:
-            helper.ARG_TYPES["domain"](domain)
+            pending.append((pk, helper.ARG_TYPES["domain"](domain)))
         except HelperError as exc:
             logger.warning("disk use of %s not measured: %s", domain[:80], exc)
-            pending.remove((pk, domain))
             failed += 1
     while pending:
         budget = int(min(deadline - time.monotonic(), HELPER_SECONDS) - seconds)
@@ -140,12 +176,14 @@ def _measure_all() -> str:
         rows = []
         for pk, domain, result in done:
             size = result.get("bytes") if isinstance(result, dict) else None
+            failures.pop(domain, None)
             if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
                 rows.append(Site(pk=pk, disk_bytes=size, disk_measured_at=now))
             elif isinstance(result, dict) and result.get("missing"):
                 missing += 1  # not created yet, or deleted meanwhile: nothing to say
             else:
                 failed += 1
+                failures[domain] = now.isoformat()
                 error = result.get("error") if isinstance(result, dict) else result
                 logger.warning("disk use of %s not measured: %s", domain, error)
         try:
@@ -155,6 +193,7 @@ def _measure_all() -> str:
             failed += len(rows)
             continue
         measured += len(rows)
+    _save_failures(failures)
     summary = (
         f"disk use measured for {measured} of {total} site(s); {failed} failed, "
         f"{missing} without a home, {len(pending)} left for the next run"

@@ -224,6 +224,41 @@ def test_a_run_cut_short_starts_with_the_stalest_next_time(settings, tmp_path, o
 
 
 @pytest.mark.django_db
+def test_a_home_that_keeps_failing_does_not_starve_the_others(settings, tmp_path, monkeypatch):
+    """A home over its time cap keeps its old measurement time, so "stalest first" alone would
+    start every run with it; after a failure it goes last until it succeeds again."""
+    settings.NUSANTARA_ISOLATION = "off"
+    settings.NUSANTARA_DATA_DIR = tmp_path
+    settings.NUSANTARA_WEB_ROOT = tmp_path / "www"
+    heavy = SiteFactory(domain="a-heavy.example.com")
+    light = [SiteFactory(domain=f"b{n}-light.example.com") for n in range(3)]
+    for site in (heavy, *light):
+        (tmp_path / "www" / site.domain).mkdir(parents=True)
+    real = usage._measure
+    order: list[str] = []
+
+    def measure(domains, seconds, budget):
+        results = real(domains, seconds, budget)
+        order.extend(domains)
+        if heavy.domain in results:  # as if its walk had hit the time cap
+            results[heavy.domain] = {"error": "measuring stopped: took longer than its limit"}
+        return results
+
+    monkeypatch.setattr(usage, "_measure", measure)
+    usage.measure_all()
+    assert order[0] == heavy.domain  # never measured, first in name order
+    order.clear()
+    Site.objects.update(disk_measured_at=timezone.now() - timedelta(days=1))
+    assert "1 failed" in usage.measure_all()
+    assert order[-1] == heavy.domain and len(order) == 4
+    monkeypatch.setattr(usage, "_measure", real)  # it succeeds again: back in the normal order
+    usage.measure_all()
+    assert usage._load_failures() == {}
+    heavy.refresh_from_db()
+    assert heavy.disk_bytes is not None
+
+
+@pytest.mark.django_db
 def test_the_interval_setting_reaches_the_schedule(settings):
     from django.core.management import call_command
 
