@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -209,12 +210,16 @@ def ensure_schedule(using: str = "default") -> None:
     (idempotent; a changed interval is applied at the next migrate or ensure_schedules)."""
     from django_q.models import Schedule
 
+    defaults = {
+        "func": TASK,
+        "schedule_type": Schedule.MINUTES,
+        "minutes": settings.NUSANTARA_DISK_USAGE_INTERVAL,
+        "repeats": -1,
+    }
     Schedule.objects.using(using).update_or_create(
         name=SCHEDULE_NAME,
-        defaults={
-            "func": TASK,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": settings.NUSANTARA_DISK_USAGE_INTERVAL,
-            "repeats": -1,
-        },
+        defaults=defaults,
+        # The first run a minute after the schedule appears (an upgrade shows numbers soon),
+        # not in the middle of the migration; later migrations leave next_run alone.
+        create_defaults={**defaults, "next_run": timezone.now() + timedelta(minutes=1)},
     )

@@ -262,10 +262,15 @@ def test_a_home_that_keeps_failing_does_not_starve_the_others(settings, tmp_path
 def test_the_interval_setting_reaches_the_schedule(settings):
     from django.core.management import call_command
 
+    Schedule.objects.filter(name=usage.SCHEDULE_NAME).delete()
+    call_command("ensure_schedules")  # as on the first migrate after an upgrade
+    first_run = Schedule.objects.get(name=usage.SCHEDULE_NAME).next_run
+    assert timedelta(seconds=50) < first_run - timezone.now() <= timedelta(minutes=1)
     settings.NUSANTARA_DISK_USAGE_INTERVAL = 15
     call_command("ensure_schedules")
     call_command("ensure_schedules")
     schedule = Schedule.objects.get(name=usage.SCHEDULE_NAME)
+    assert schedule.next_run == first_run  # a later migrate changes the interval only
     assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
         usage.TASK,
         Schedule.MINUTES,
