@@ -279,3 +279,16 @@ def test_another_filesystem_mounted_inside_a_home_is_not_counted(web_root):
         assert result["bytes"] == _du(home) < 1_000_000
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_hostile_file_names_are_counted_like_any_other(web_root):
+    """Names a customer can create over SFTP or from PHP: bytes that are not UTF-8, line breaks,
+    a leading dash, a name that looks like a path or JSON."""
+    home = _home(web_root, "names.example.com")
+    public = os.fsencode(home / "public")
+    for name in (b"\xff\xfe-not-utf8", b"line\nbreak", b"-rf", b"..\\..", b'{"bytes": 1}'):
+        os.mkdir(os.path.join(public, name))
+        with open(os.path.join(public, name, b"f\xff"), "wb") as fh:
+            fh.write(os.urandom(40_000))
+    result = _usage(["names.example.com"])["names.example.com"]
+    assert result["bytes"] == _du(home) > 200_000
