@@ -277,3 +277,33 @@ def test_the_interval_setting_reaches_the_schedule(settings):
         15,
         -1,
     )
+
+
+@pytest.mark.django_db
+def test_a_run_costs_the_same_queries_for_3_sites_and_for_300(settings, tmp_path):
+    """One SELECT and one bulk UPDATE per 500 homes, however many sites: no query per site."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.NUSANTARA_ISOLATION = "off"
+    settings.NUSANTARA_DATA_DIR = tmp_path
+    settings.NUSANTARA_WEB_ROOT = tmp_path / "www"
+    owner = SiteFactory().created_by
+
+    def add(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            site = SiteFactory(created_by=owner, domain=f"q{i:03d}.example.com")
+            (tmp_path / "www" / site.domain / "public").mkdir(parents=True)
+            (tmp_path / "www" / site.domain / "public" / "index.html").write_text("x" * i)
+
+    def run() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert "0 failed" in usage.measure_all()
+        return len(ctx.captured_queries)
+
+    add(2, 0)
+    few = run()
+    add(297, 2)
+    many = run()
+    assert many == few <= 3
+    assert Site.objects.filter(disk_bytes__isnull=True).count() == 1  # the one without a home
