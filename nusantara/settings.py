@@ -314,6 +314,14 @@ if NUSANTARA_PROBE not in ("on", "off"):
     raise ImproperlyConfigured("NUSANTARA_PROBE must be on or off.")
 NUSANTARA_PROBE_ADDRESS = env.str("NUSANTARA_PROBE_ADDRESS", default="")
 NUSANTARA_PROBE_TIMEOUT = env.float("NUSANTARA_PROBE_TIMEOUT", default=15.0)
+# Disk use of each site's home (panel/tenancy/usage.py): a schedule every this many minutes,
+# each home's walk capped at this many seconds (a bigger tree shows its last measurement).
+NUSANTARA_DISK_USAGE_INTERVAL = env.int("NUSANTARA_DISK_USAGE_INTERVAL", default=60)
+if not 1 <= NUSANTARA_DISK_USAGE_INTERVAL <= 10080:
+    raise ImproperlyConfigured("NUSANTARA_DISK_USAGE_INTERVAL must be 1 to 10080 minutes.")
+NUSANTARA_DISK_USAGE_SITE_TIMEOUT = env.int("NUSANTARA_DISK_USAGE_SITE_TIMEOUT", default=60)
+if not 1 <= NUSANTARA_DISK_USAGE_SITE_TIMEOUT <= 240:
+    raise ImproperlyConfigured("NUSANTARA_DISK_USAGE_SITE_TIMEOUT must be 1 to 240 seconds.")
 
 
 def _size(name: str, default: str) -> int:

@@ -27,7 +27,7 @@ COMMITTED_SEED = Path(settings.BASE_DIR) / "docs" / "seed-schema.sql"
 # database default, so an INSERT written against the seed keeps working.
 EXTRA_COLUMNS = {
     "users": {"max_sites"},
-    "sites": {"upstream", "suspended_at", "hsts", "system_user"},
+    "sites": {"upstream", "suspended_at", "hsts", "system_user", "disk_bytes", "disk_measured_at"},
     "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at"},
     "jobs": {"site_id", "created_by", "log", "attempts", "worker"},
 }

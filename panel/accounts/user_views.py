@@ -8,7 +8,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, Min, OuterRef, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -127,6 +127,26 @@ def _apply(request: HttpRequest, user: User) -> tuple[bool, SetPasswordForm | No
     return False, password_form, role_form
 
 
+def _site_totals(user: User) -> dict[str, object]:
+    """The user's site count and the disk use of their sites (as last measured by the
+    schedule, panel/tenancy/usage.py), in one query."""
+    totals = user.sites.aggregate(
+        site_count=Count("pk"),
+        # The schedule writes both columns together; NULLs (never measured) are left out.
+        disk_total=Sum("disk_bytes"),
+        disk_measured=Count("disk_bytes"),
+        disk_oldest=Min("disk_measured_at"),
+    )
+    return {
+        "site_count": totals["site_count"],
+        "disk": {
+            "bytes": totals["disk_total"] or 0,
+            "measured": totals["disk_measured"],
+            "oldest": totals["disk_oldest"],
+        },
+    }
+
+
 @admin_required
 def user_detail(request: HttpRequest, pk: str) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
@@ -144,7 +164,7 @@ def user_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "password_form": password_form or SetPasswordForm(user),
         "has_2fa": two_factor.has_two_factor(user),
         "failed_logins": services.user_failed_logins(user),
-        "site_count": user.sites.count(),
+        **_site_totals(user),
         "site_limit": user.site_limit if user.role == Role.USER else None,
         "quota_form": _quota_form(request, user),
         "is_self": user.pk == request.user.pk,

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -43,7 +44,15 @@ class SuspendForm(forms.Form):
 
 @admin.register(Site)
 class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("domain", "runtime", "status", "created_by", "created_at", "updated_at")
+    list_display = (
+        "domain",
+        "runtime",
+        "status",
+        "created_by",
+        "disk_use",
+        "created_at",
+        "updated_at",
+    )
     list_filter = ("status", "runtime", "created_at")
     search_fields = ("domain", "root_path", "created_by__username")
     list_select_related = ("created_by",)
@@ -56,11 +65,20 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "upstream",
         "suspended_at",
         "created_by",
+        "disk_bytes",
+        "disk_measured_at",
         "created_at",
         "updated_at",
     )
     inlines = [CertificateInline]
     actions = ["delete_sites", "suspend_sites", "resume_sites"]
+
+    @admin.display(description=gettext_lazy("disk use"), ordering="disk_bytes")
+    def disk_use(self, site: Site) -> str:
+        # NULL until the periodic measurement (panel/tenancy/usage.py) has run for the site.
+        if site.disk_measured_at is None or site.disk_bytes is None:
+            return _("not measured yet")
+        return filesizeformat(site.disk_bytes)
 
     @admin.action(description=gettext_lazy("Delete selected sites (site.delete jobs)"))
     def delete_sites(self, request: HttpRequest, queryset: Any) -> None:

@@ -164,6 +164,7 @@ class CertificateUploadForm(PanelForm):
 
 # Not a stored status: an active site an administrator suspended (suspended_at set).
 SUSPENDED = "suspended"
+SORT_DISK = "disk"
 
 
 class SiteFilterForm(PanelForm):
@@ -180,3 +181,9 @@ class SiteFilterForm(PanelForm):
     )
     # Admins only (the view ignores it for users): the sites of one user, by username.
     owner = forms.CharField(label=_("Owner"), required=False, max_length=150)
+    # The list's order: by domain (default) or the biggest disk use first (never measured last).
+    sort = forms.ChoiceField(
+        label=_("Sort"),
+        required=False,
+        choices=[("", _("Domain")), (SORT_DISK, _("Disk use, largest first"))],
+    )

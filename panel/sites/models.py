@@ -1,5 +1,6 @@
 """A hosted website: table `sites` of the seed (plus `upstream` for the proxy runtime and
-`suspended_at` for a site an administrator took offline, `hsts` for Strict-Transport-Security)."""
+`suspended_at` for a site an administrator took offline, `hsts` for Strict-Transport-Security,
+`system_user`, and `disk_bytes`/`disk_measured_at` for the disk use of its home)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ class Site(models.Model):
     # which owns its files and runs its PHP. NULL only for sites created before tenancy, until
     # their `site.migrate_home` job has run (`manage.py tenancy_migrate`).
     system_user = models.TextField(_("system user"), null=True, blank=True, unique=True)
+    # Extra columns (docs/schema.md): the disk space the site's home takes (allocated bytes, as
+    # `du` counts) and when the periodic measurement (panel/tenancy/usage.py) last succeeded for
+    # it. NULL until it has: never a guess.
+    disk_bytes = models.BigIntegerField(_("disk use"), null=True, blank=True)
+    disk_measured_at = models.DateTimeField(_("disk use measured at"), null=True, blank=True)
     created_at = created_at()
     updated_at = updated_at()
 

@@ -10,7 +10,7 @@ from typing import Any
 import idna
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
@@ -29,6 +29,7 @@ from panel.web.forms import add_service_errors
 from panel.web.paging import paginate
 
 from .forms import (
+    SORT_DISK,
     SUSPENDED,
     CertificateUploadForm,
     SiteCreateForm,
@@ -96,9 +97,12 @@ def site_list(request: HttpRequest) -> HttpResponse:
                 qs = qs.filter(status=status)
         if (owner := filters.cleaned_data["owner"].strip()) and request.user.is_admin:
             qs = qs.filter(created_by__username=owner)
+    order: list[Any] = ["domain"]
+    if filters.is_valid() and filters.cleaned_data["sort"] == SORT_DISK:
+        order = [F("disk_bytes").desc(nulls_last=True), "domain"]
     qs = qs.annotate(
         cert_status=_latest_certificate("status"), cert_expires=_latest_certificate("expires_at")
-    ).order_by("domain")
+    ).order_by(*order)
     page = paginate(request, qs)
     context = {"page": page, "filters": filters, "quota": _quota(request.user)}
     return render(request, "web/site_list.html", context)

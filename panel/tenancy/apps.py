@@ -1,5 +1,12 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+
+def _ensure_disk_usage_schedule(sender: AppConfig, **kwargs: object) -> None:
+    from .usage import ensure_schedule
+
+    ensure_schedule(using=str(kwargs.get("using", "default")))
 
 
 class TenancyConfig(AppConfig):
@@ -11,3 +18,9 @@ class TenancyConfig(AppConfig):
         # Registers the site.migrate_home, site.upload, sftp.keys and sftp.password job
         # handlers in the web process and in every worker.
         from . import handlers, sftp_handlers, uploads  # noqa: F401
+
+        # The disk use schedule exists wherever the database has been migrated (and after a
+        # flush), with the interval of the settings.
+        post_migrate.connect(
+            _ensure_disk_usage_schedule, sender=self, dispatch_uid="tenancy.disk_usage_schedule"
+        )

@@ -953,6 +953,149 @@ def unpack_upload(
     return json.dumps(result)
 
 
+# --- verbs: disk use -------------------------------------------------------------------------
+
+# What `du -sx` counts, without its blind spots for a customer's tree: allocated 512-byte blocks
+# (st_blocks * 512, so sparse files count what they take on disk), every inode once (hard
+# links), symbolic links counted as themselves and never followed, nothing on another
+# filesystem (a mount inside a home is skipped, not descended into). A file or directory that
+# vanishes during the walk is simply not counted; anything else that cannot be read, a walk
+# longer than its time cap or a tree nested deeper than USAGE_MAX_DEPTH gives no number at all.
+USAGE_MAX_DEPTH = 256  # one open directory fd per level: stays far below RLIMIT_NOFILE
+USAGE_MAX_DOMAINS = 1000
+USAGE_MAX_SECONDS = 3600
+_VANISHED = (errno.ENOENT, errno.ESTALE)
+
+
+class _UsageStopped(Exception):
+    """The walk of one home stopped; the message says why (nothing is claimed for it)."""
+
+
+def _walk_usage(top: int, deadline: float) -> tuple[int, int]:
+    """(allocated bytes, entries) of the tree under the directory fd `top` (not closed here)."""
+    st = os.fstat(top)
+    dev, total, count = st.st_dev, st.st_blocks * 512, 1
+    seen: set[int] = set()  # inodes with more than one link, counted once
+    first = os.dup(top)
+    try:
+        stack: list[tuple[int, Any]] = [(first, os.scandir(first))]  # (dir fd, its scandir)
+    except BaseException:
+        os.close(first)
+        raise
+    try:
+        while stack:
+            parent, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                entries.close()
+                os.close(parent)
+                continue
+            if time.monotonic() > deadline:
+                raise _UsageStopped("took longer than its time limit")
+            try:
+                est = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno in _VANISHED:
+                    continue
+                raise
+            if est.st_dev != dev:
+                continue  # a mount point: another filesystem
+            is_dir = stat.S_ISDIR(est.st_mode)
+            if not is_dir and est.st_nlink > 1:
+                if est.st_ino in seen:
+                    continue
+                seen.add(est.st_ino)
+            total += est.st_blocks * 512
+            count += 1
+            if not is_dir:
+                continue
+            if len(stack) >= USAGE_MAX_DEPTH:
+                raise _UsageStopped(f"nested deeper than {USAGE_MAX_DEPTH} directories")
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                child = os.open(entry.name, flags, dir_fd=parent)
+            except OSError as exc:
+                # Gone, or swapped for a link or a file since the stat: not ours to count.
+                if exc.errno in (*_VANISHED, errno.ELOOP, errno.ENOTDIR):
+                    continue
+                raise
+            if os.fstat(child).st_dev != dev:
+                os.close(child)
+                continue
+            try:
+                stack.append((child, os.scandir(child)))
+            except BaseException:
+                os.close(child)
+                raise
+    finally:
+        for fd, entries in stack:
+            entries.close()
+            os.close(fd)
+    return total, count
+
+
+def measure_homes(web_root: int, domains: list[str], seconds: int, budget: int) -> dict[str, Any]:
+    """Each home's usage: {"bytes", "entries"} | {"missing": true} | {"error": why}. Starts no
+    new home once `budget` seconds have passed; those are left out (the caller asks again)."""
+    start = time.monotonic()
+    results: dict[str, Any] = {}
+    for domain in domains:
+        began = time.monotonic()
+        if results and began - start > budget:
+            break  # the first home is always measured: every call makes progress
+        try:
+            with _dirfd(domain, web_root) as home:
+                size, entries = _walk_usage(home, began + seconds)
+            results[domain] = {"bytes": size, "entries": entries}
+        except HelperError as exc:
+            try:
+                os.stat(domain, dir_fd=web_root, follow_symlinks=False)
+            except FileNotFoundError:
+                results[domain] = {"missing": True}
+                continue
+            results[domain] = {"error": str(exc)}
+        except _UsageStopped as exc:
+            results[domain] = {"error": f"measuring {domain} stopped: {exc} ({seconds} s)"}
+        except OSError as exc:
+            results[domain] = {"error": f"measuring {domain} failed: {exc.strerror}"}
+    return results
+
+
+def _usage_request(stdin: str) -> tuple[list[str], int, int]:
+    """stdin: {"domains": [domain, ...], "seconds": cap per home, "budget": seconds}."""
+    try:
+        raw = json.loads(stdin or "")
+    except ValueError:
+        raise HelperError("refused: home-usage wants a JSON object on stdin")
+    if not isinstance(raw, dict) or set(raw) != {"domains", "seconds", "budget"}:
+        raise HelperError("refused: home-usage wants exactly domains, seconds and budget")
+    domains, seconds, budget = raw["domains"], raw["seconds"], raw["budget"]
+    if not isinstance(domains, list) or not 0 < len(domains) <= USAGE_MAX_DOMAINS:
+        raise HelperError(f"refused: home-usage wants 1 to {USAGE_MAX_DOMAINS} domains")
+    for value in (seconds, budget):
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not 0 < value <= USAGE_MAX_SECONDS
+        ):
+            raise HelperError(
+                f"refused: seconds and budget must be whole numbers from 1 to {USAGE_MAX_SECONDS}"
+            )
+    checked = [ARG_TYPES["domain"](domain) for domain in domains]
+    if len(set(checked)) != len(checked):
+        raise HelperError("refused: home-usage got a domain twice")
+    return checked, seconds, budget
+
+
+def home_usage(cfg: dict[str, Any], stdin: str) -> str:
+    """Read-only: the disk use of site homes under the web root (as root, so that every file
+    of every site user counts). Prints {"results": {domain: ...}} (measure_homes)."""
+    domains, seconds, budget = _usage_request(stdin)
+    with _web_root(cfg) as root:
+        return json.dumps({"results": measure_homes(root, domains, seconds, budget)})
+
+
 # --- the closed list --------------------------------------------------------------------------
 
 
@@ -983,6 +1126,7 @@ VERBS: dict[str, Verb] = {
     "password-set": Verb(password_set, ("user",), stdin=True),
     "password-clear": Verb(password_clear, ("user",)),
     "unpack": Verb(unpack_upload, ("user", "domain", "staged"), optional=("upload",)),
+    "home-usage": Verb(home_usage, (), stdin=True),
 }
 
 MAX_STDIN = 1_000_000

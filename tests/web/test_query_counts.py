@@ -17,6 +17,7 @@ PAGES = [
     "/",
     "/sites/",
     "/sites/?q=example&status=active",
+    "/sites/?sort=disk",
     "/certificates/",
     "/jobs/",
     "/jobs/?status=failed",
