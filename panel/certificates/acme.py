@@ -41,10 +41,22 @@ class AcmeError(Exception):
     """The CA refused or could not be reached; str() is a message a person can act on."""
 
 
+class NamesRefused(AcmeError):
+    """The CA refused the validation of some of the order's names (not all): `refused` maps
+    each of them to the CA's words. An order for the others can still succeed."""
+
+    def __init__(self, message: str, refused: dict[str, str]) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
 @dataclass(frozen=True)
 class Issued:
     fullchain_pem: str
     key_pem: str
+    # The names the certificate covers, and the ones left out with the reason (issue_covering).
+    names: tuple[str, ...] = ()
+    not_covered: tuple[tuple[str, str], ...] = ()
 
 
 Log = Callable[[str], None]
@@ -292,14 +304,49 @@ def issue(
         orderr = _poll_authorizations(acme, orderr, deadline)
         log("the CA validated every name; finalizing")
         orderr = _finalize(acme, orderr, deadline)
-        return Issued(fullchain_pem=orderr.fullchain_pem, key_pem=key_pem)
+        return Issued(fullchain_pem=orderr.fullchain_pem, key_pem=key_pem, names=tuple(domains))
     except AcmeError:
         raise
+    except errors.ValidationError as exc:
+        refused = {
+            a.body.identifier.value: describe_error(errors.ValidationError([a]))
+            for a in exc.failed_authzrs
+        }
+        if 0 < len(refused) < len(domains):
+            raise NamesRefused(describe_error(exc), refused) from exc
+        raise AcmeError(describe_error(exc)) from exc
     except Exception as exc:
         raise AcmeError(describe_error(exc)) from exc
     finally:
         for path in written:
             path.unlink(missing_ok=True)
+
+
+def issue_covering(
+    domains: list[str],
+    *,
+    log: Log = _noop,
+    deadline_seconds: int = DEFAULT_DEADLINE_SECONDS,
+) -> Issued:
+    """Like `issue`, but a name the CA refuses does not sink the others: the order is placed
+    again without the refused names (one bad alias must never cost the site its certificate).
+    AcmeError only when no name is left or the failure is not about particular names."""
+    remaining = list(domains)
+    not_covered: dict[str, str] = {}
+    while True:
+        try:
+            issued = issue(remaining, log=log, deadline_seconds=deadline_seconds)
+        except NamesRefused as exc:
+            not_covered.update(exc.refused)
+            remaining = [name for name in remaining if name not in exc.refused]
+            log(f"the CA refused {', '.join(exc.refused)}; ordering again without")
+            continue
+        return Issued(
+            fullchain_pem=issued.fullchain_pem,
+            key_pem=issued.key_pem,
+            names=tuple(remaining),
+            not_covered=tuple(not_covered.items()),
+        )
 
 
 def describe_error(exc: BaseException) -> str:
