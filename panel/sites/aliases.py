@@ -170,7 +170,10 @@ def site_set_redirect_mode(*, user: User, site: Site, mode: str) -> Job:
                 {"__all__": _("The site already works like this.")}, code="unchanged"
             )
         www = www_name(site.domain)
-        if mode == RedirectMode.TO_WWW and not site.aliases.filter(domain=www).exists():
+        if (
+            mode == RedirectMode.TO_WWW
+            and not SiteDomain.objects.filter(site=site, domain=www).exists()
+        ):
             raise ValidationError(
                 {
                     "redirect_mode": _("Add %(www)s as a name of the site first.")

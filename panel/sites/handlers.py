@@ -258,21 +258,24 @@ def _finish(plan: _Plan) -> None:
 def _finish_aliases(plan: _Plan) -> None:
     job = plan.job
     payload = job.payload
+    site_id = job.site_id
+    if site_id is None:
+        raise JobFailed("The job does not say which site it is for.")
     with transaction.atomic():
         if added := payload.get("add"):
             _audit(job, "site.alias_added", plan.domain, alias=added)
         if removed := payload.get("remove"):
-            SiteDomain.objects.filter(site_id=job.site_id, domain=removed).delete()
+            SiteDomain.objects.filter(site_id=site_id, domain=removed).delete()
             _audit(job, "site.alias_removed", plan.domain, alias=removed)
         if mode := payload.get("redirect_mode"):
-            Site.objects.filter(pk=job.site_id).update(redirect_mode=mode)
+            Site.objects.filter(pk=site_id).update(redirect_mode=mode)
             _audit(job, "site.redirect_changed", plan.domain, redirect_mode=mode)
 
 
 def _aliases_failed(job: Job, message: str) -> None:
     """nginx kept the previous vhost: a name being added is given up (its row reserved it),
     a name being removed stays, the redirect mode stays."""
-    if added := job.payload.get("add"):
+    if (added := job.payload.get("add")) and job.site_id is not None:
         SiteDomain.objects.filter(site_id=job.site_id, domain=added).delete()
     _audit(job, "site.aliases_failed", job.payload.get("domain"), error=message)
 
@@ -297,7 +300,7 @@ def _reissue_for_new_name(job: Job) -> None:
     covers it too (after complete_job, like the request at creation)."""
     from panel.certificates.models import CertStatus, Provider, SslCertificate
 
-    if not job.payload.get("add"):
+    if not job.payload.get("add") or job.site_id is None:
         return
     if not SslCertificate.objects.filter(
         site_id=job.site_id, provider=Provider.LETSENCRYPT, status=CertStatus.ISSUED

@@ -71,7 +71,7 @@ def certificate_names(pem: bytes | str) -> set[str]:
     data = pem.encode() if isinstance(pem, str) else pem
     leaf = x509.load_pem_x509_certificates(data)[0]
     try:
-        san = leaf.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return set()
     return {name.lower().rstrip(".") for name in san.get_values_for_type(x509.DNSName)}
