@@ -27,7 +27,7 @@ COMMITTED_SEED = Path(settings.BASE_DIR) / "docs" / "seed-schema.sql"
 # database default, so an INSERT written against the seed keeps working.
 EXTRA_COLUMNS = {
     "users": {"max_sites"},
-    "sites": {"upstream", "suspended_at", "hsts", "system_user", "redirect_mode"},
+    "sites": {"upstream", "suspended_at", "hsts", "system_user", "redirect_mode", "redirect_to"},
     "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at", "domains"},
     "jobs": {"site_id", "created_by", "log", "attempts", "worker"},
 }
@@ -57,8 +57,8 @@ EXTRA_NAMED_INDEXES = {
 EXTRA_FOREIGN_KEYS = {("jobs", "created_by")}
 # The unique constraint that comes with the extra column sites.system_user.
 EXTRA_UNIQUE = {("sites", "sites_system_user_key")}
-# The CHECK that comes with the extra column sites.redirect_mode.
-EXTRA_CHECKS = {("sites", "sites_redirect_mode_check")}
+# The CHECKs that come with the extra columns sites.redirect_mode and sites.redirect_to.
+EXTRA_CHECKS = {("sites", "sites_redirect_mode_check"), ("sites", "sites_redirect_to_check")}
 # One name, one site over sites.domain and site_domains.domain (migration sites.0006).
 EXTRA_TRIGGERS = {
     "sites": {

@@ -138,7 +138,9 @@ def alias_remove(*, user: User, site: Site, domain: str) -> Job:
         alias = SiteDomain.objects.filter(site=site, domain=domain).first()
         if alias is None:
             raise ValidationError({"__all__": _("This site has no such name.")}, code="missing")
-        if site.redirect_mode == RedirectMode.TO_WWW and alias.domain == www_name(site.domain):
+        if (
+            site.redirect_mode == RedirectMode.TO_WWW and alias.domain == www_name(site.domain)
+        ) or (site.redirect_mode == RedirectMode.TO_ALIAS and alias.domain == site.redirect_to):
             raise ValidationError(
                 {
                     "__all__": _(
@@ -154,18 +156,28 @@ def alias_remove(*, user: User, site: Site, domain: str) -> Job:
         )
 
 
-def site_set_redirect_mode(*, user: User, site: Site, mode: str) -> Job:
+def site_set_redirect_mode(
+    *, user: User, site: Site, mode: str, redirect_to: str | None = None
+) -> Job:
     """Queue a `site.aliases` job that serves every name, or redirects (301, path and query
-    kept) the other names to the primary or to www. of it; the row changes once nginx serves
-    it. Raises ValidationError (unknown or unchanged mode, to_www without that alias), JobBusy."""
+    kept) the other names to the primary, to www. of it, or to one of its aliases
+    (`redirect_to`, e.g. the site's new name); the row changes once nginx serves it. Raises
+    ValidationError (unknown or unchanged mode, a target that is not one of the site's
+    aliases), JobBusy."""
     _may_change(user, site)
     if mode not in RedirectMode.values:
         raise ValidationError(
             {"redirect_mode": _("Choose one of the offered redirect modes.")}, code="invalid"
         )
+    target: str | None = None
+    if mode == RedirectMode.TO_ALIAS:
+        try:
+            target = normalize_domain(redirect_to or "")
+        except ValidationError as exc:
+            raise ValidationError({"redirect_to": exc.messages}, code="invalid")
     with transaction.atomic():
         site = _lock_active(site)
-        if site.redirect_mode == mode:
+        if (site.redirect_mode, site.redirect_to) == (mode, target):
             raise ValidationError(
                 {"__all__": _("The site already works like this.")}, code="unchanged"
             )
@@ -181,9 +193,22 @@ def site_set_redirect_mode(*, user: User, site: Site, mode: str) -> Job:
                 },
                 code="no_www",
             )
+        if target and not SiteDomain.objects.filter(site=site, domain=target).exists():
+            raise ValidationError(
+                {
+                    "redirect_to": _("%(name)s is not one of this site's other names.")
+                    % {"name": to_unicode(target)}
+                },
+                code="not_alias",
+            )
         return _job(
             user=user,
             site=site,
-            payload={"redirect_mode": mode, "previous_mode": site.redirect_mode},
+            payload={
+                "redirect_mode": mode,
+                "redirect_to": target,
+                "previous_mode": site.redirect_mode,
+                "previous_to": site.redirect_to,
+            },
             action="site.redirect",
         )

@@ -201,9 +201,16 @@ class RedirectModeForm(PanelForm):
         widget=forms.RadioSelect,
     )
 
-    def __init__(self, *args: Any, site: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {"redirect_mode": site.redirect_mode})
+    redirect_to = forms.ChoiceField(label=_("Redirect to"), required=False, choices=[])
+
+    def __init__(self, *args: Any, site: Any, aliases: Any = (), **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial", {"redirect_mode": site.redirect_mode, "redirect_to": site.redirect_to}
+        )
         super().__init__(*args, **kwargs)
+        field = self.fields["redirect_to"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(a.domain, a.display_domain) for a in aliases]
 
 
 # Not a stored status: an active site an administrator suspended (suspended_at set).

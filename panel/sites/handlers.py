@@ -115,7 +115,9 @@ def _with_new_settings(job: Job, site: Site) -> Site:
                 "meanwhile, or the site's names changed): add it again."
             )
         target.alias_override = names  # type: ignore[attr-defined]
-        target.redirect_mode = job.payload.get("redirect_mode") or site.redirect_mode
+        if "redirect_mode" in job.payload:
+            target.redirect_mode = job.payload["redirect_mode"]
+            target.redirect_to = job.payload.get("redirect_to")
     else:
         target.runtime = job.payload.get("runtime", "")
         target.upstream = job.payload.get("upstream")
@@ -268,8 +270,11 @@ def _finish_aliases(plan: _Plan) -> None:
             SiteDomain.objects.filter(site_id=site_id, domain=removed).delete()
             _audit(job, "site.alias_removed", plan.domain, alias=removed)
         if mode := payload.get("redirect_mode"):
-            Site.objects.filter(pk=site_id).update(redirect_mode=mode)
-            _audit(job, "site.redirect_changed", plan.domain, redirect_mode=mode)
+            target = payload.get("redirect_to")
+            Site.objects.filter(pk=site_id).update(redirect_mode=mode, redirect_to=target)
+            _audit(
+                job, "site.redirect_changed", plan.domain, redirect_mode=mode, redirect_to=target
+            )
 
 
 def _aliases_failed(job: Job, message: str) -> None:

@@ -32,6 +32,7 @@ class RedirectMode(models.TextChoices):
     SERVE_ALL = "serve_all", _("Serve the site under every name")
     TO_PRIMARY = "to_primary", _("Redirect every other name to the primary domain")
     TO_WWW = "to_www", _("Redirect every other name to www. of the primary domain")
+    TO_ALIAS = "to_alias", _("Redirect every other name to another of its names")
 
 
 class Site(models.Model):
@@ -69,6 +70,9 @@ class Site(models.Model):
         default=RedirectMode.SERVE_ALL,
         db_default=RedirectMode.SERVE_ALL,
     )
+    # Extra column (docs/schema.md): with redirect mode `to_alias`, the alias every other name
+    # (the primary too) redirects to, e.g. the site's new name; NULL otherwise.
+    redirect_to = models.TextField(_("redirect to"), null=True, blank=True)
     created_at = created_at()
     updated_at = updated_at()
 
@@ -83,8 +87,13 @@ class Site(models.Model):
                 name="sites_status_check",
             ),
             models.CheckConstraint(
-                condition=Q(redirect_mode__in=["serve_all", "to_primary", "to_www"]),
+                condition=Q(redirect_mode__in=["serve_all", "to_primary", "to_www", "to_alias"]),
                 name="sites_redirect_mode_check",
+            ),
+            models.CheckConstraint(
+                condition=Q(redirect_mode="to_alias", redirect_to__isnull=False)
+                | (~Q(redirect_mode="to_alias") & Q(redirect_to__isnull=True)),
+                name="sites_redirect_to_check",
             ),
         ]
 

@@ -179,6 +179,8 @@ def vhost_context(site: Site) -> dict[str, object]:
     canonical = site.domain
     if site.redirect_mode == RedirectMode.TO_WWW and www_name(site.domain) in names:
         canonical = www_name(site.domain)
+    elif site.redirect_mode == RedirectMode.TO_ALIAS and site.redirect_to in names[1:]:
+        canonical = site.redirect_to  # one of the names checked above
     if site.redirect_mode == RedirectMode.SERVE_ALL:
         serve, redirect = names, []
     else:

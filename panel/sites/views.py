@@ -23,7 +23,7 @@ from panel.audit.models import AuditLog
 from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
-from panel.sites.models import SiteStatus
+from panel.sites.models import RedirectMode, SiteStatus
 from panel.web.access import get_site_for, sites_for
 from panel.web.decorators import login_required
 from panel.web.forms import add_service_errors
@@ -182,7 +182,9 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     context["hsts_form"] = forms.get("hsts_form") or SiteHstsForm()
     context["aliases"] = list(site.aliases.all())
     context["alias_form"] = forms.get("alias_form") or AliasForm()
-    context["redirect_form"] = forms.get("redirect_form") or RedirectModeForm(site=site)
+    context["redirect_form"] = forms.get("redirect_form") or RedirectModeForm(
+        site=site, aliases=context["aliases"]
+    )
     context["alias_limit"] = settings.NUSANTARA_SITE_ALIAS_LIMIT
     context["names"] = _names(site, context["aliases"], certificate)
     context["suspension"] = _suspension(site)
@@ -210,8 +212,14 @@ def _names(site: Any, aliases: list[Any], certificate: Any) -> list[dict[str, An
         covered = set()
     rows = [{"domain": site.domain, "display": site.display_domain, "primary": True}]
     rows += [{"domain": a.domain, "display": a.display_domain, "primary": False} for a in aliases]
+    canonical = {
+        RedirectMode.TO_PRIMARY: site.domain,
+        RedirectMode.TO_WWW: f"www.{site.domain}",
+        RedirectMode.TO_ALIAS: site.redirect_to,
+    }.get(site.redirect_mode)
     for row in rows:
         row["https"] = row["domain"] in covered
+        row["redirects"] = canonical is not None and row["domain"] != canonical
     return rows
 
 
@@ -397,15 +405,20 @@ def site_alias_remove(request: HttpRequest, pk: Any) -> HttpResponse:
 @login_required
 @require_POST
 def site_redirect(request: HttpRequest, pk: Any) -> HttpResponse:
-    """Serve every name, or redirect the other names to the primary (or to www. of it)."""
+    """Serve every name, or redirect the other names to the primary, to www. of it, or to one
+    of its aliases (field `redirect_to`)."""
     site = get_site_for(request.user, pk)
-    form = RedirectModeForm(request.POST, site=site)
+    form = RedirectModeForm(request.POST, site=site, aliases=list(site.aliases.all()))
     if form.is_valid():
         from panel.sites.aliases import site_set_redirect_mode
 
         mode = form.cleaned_data["redirect_mode"]
+        target = form.cleaned_data["redirect_to"] or None
         job = _on_form(
-            form, lambda: site_set_redirect_mode(user=request.user, site=site, mode=mode)
+            form,
+            lambda: site_set_redirect_mode(
+                user=request.user, site=site, mode=mode, redirect_to=target
+            ),
         )
         if job is not None:
             messages.success(

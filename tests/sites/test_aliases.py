@@ -21,7 +21,12 @@ from tests.factories import SiteFactory, UserFactory
 from tests.sites.test_hostile_input import HOSTILE
 
 
-def _static(domain: str, aliases: list[str], mode: str = RedirectMode.SERVE_ALL) -> Site:
+def _static(
+    domain: str,
+    aliases: list[str],
+    mode: str = RedirectMode.SERVE_ALL,
+    redirect_to: str | None = None,
+) -> Site:
     from django.conf import settings
 
     site = Site(
@@ -29,6 +34,7 @@ def _static(domain: str, aliases: list[str], mode: str = RedirectMode.SERVE_ALL)
         runtime="static",
         root_path=str(settings.NUSANTARA_WEB_ROOT / domain),
         redirect_mode=mode,
+        redirect_to=redirect_to,
     )
     site.alias_override = aliases
     ngx.ensure_docroot(site)
@@ -49,10 +55,19 @@ def test_www_and_an_alias_are_served_like_the_primary(nginx):
 
 @pytest.mark.parametrize(
     ("mode", "canonical"),
-    [(RedirectMode.TO_PRIMARY, "mode.example"), (RedirectMode.TO_WWW, "www.mode.example")],
+    [
+        (RedirectMode.TO_PRIMARY, "mode.example"),
+        (RedirectMode.TO_WWW, "www.mode.example"),
+        (RedirectMode.TO_ALIAS, "old-name.example"),
+    ],
 )
 def test_redirect_modes_keep_the_path_and_the_query(nginx, mode, canonical):
-    _static("mode.example", ["www.mode.example", "old-name.example"], mode)
+    _static(
+        "mode.example",
+        ["www.mode.example", "old-name.example"],
+        mode,
+        redirect_to="old-name.example" if mode == RedirectMode.TO_ALIAS else None,
+    )
     port = nginx.http_port
     others = {"mode.example", "www.mode.example", "old-name.example"} - {canonical}
     for host in others:
@@ -166,6 +181,28 @@ def test_the_alias_limit_is_a_setting(two_customers, settings):
     Job.objects.all().delete()  # the first job's end (not what this test is about)
     with pytest.raises(ValidationError, match="at most 1 other names"):
         alias_add(user=alice_site.created_by, site=alice_site, domain="two.example")
+
+
+def test_to_alias_needs_one_of_the_sites_own_aliases(two_customers):
+    alice_site, bob_site = two_customers
+    SiteDomain.objects.create(site=bob_site, domain="bobs.example")
+    for target in ("bobs.example", "alice.example", "nowhere.example", ""):
+        with pytest.raises(ValidationError) as exc:
+            site_set_redirect_mode(
+                user=alice_site.created_by, site=alice_site, mode="to_alias", redirect_to=target
+            )
+        assert "redirect_to" in exc.value.message_dict, target
+    assert not Job.objects.exists()
+
+
+def test_the_database_refuses_a_redirect_target_without_its_mode(two_customers):
+    alice_site, _ = two_customers
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Site.objects.filter(pk=alice_site.pk).update(redirect_to="x.example")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Site.objects.filter(pk=alice_site.pk).update(redirect_mode="to_alias")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Site.objects.filter(pk=alice_site.pk).update(redirect_mode="elsewhere")
 
 
 def test_to_www_needs_the_www_alias_and_keeps_it(two_customers):
@@ -285,6 +322,24 @@ def test_alias_jobs_add_redirect_and_remove_names(worker, nginx, owner):
     assert resp.headers["Location"].endswith("/a?b=c")
     site.refresh_from_db()
     assert site.redirect_mode == "to_www"
+
+    # Moving the site to a new name: every other name, the primary too, redirects to it.
+    job = worker.wait_for_job(
+        site_set_redirect_mode(
+            user=owner, site=site, mode="to_alias", redirect_to="Second-Name.example"
+        )
+    )
+    assert job.status == "success", job.error_message
+    resp = nginx.wait_for("jobs-alias.example", "/x?y=z", status=301)
+    assert resp.headers["Location"].startswith("http://second-name.example:")
+    assert resp.headers["Location"].endswith("/x?y=z")
+    assert "<h1>jobs-alias.example</h1>" in nginx.wait_for("second-name.example").body
+    with pytest.raises(ValidationError, match="choose another redirect mode"):
+        alias_remove(user=owner, site=site, domain="second-name.example")
+    job = worker.wait_for_job(site_set_redirect_mode(user=owner, site=site, mode="to_primary"))
+    assert job.status == "success", job.error_message
+    site.refresh_from_db()
+    assert (site.redirect_mode, site.redirect_to) == ("to_primary", None)
 
     job = worker.wait_for_job(alias_remove(user=owner, site=site, domain="second-name.example"))
     assert job.status == "success", job.error_message

@@ -56,69 +56,49 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("sites", "0005_site_system_user"),
+        ('sites', '0005_site_system_user'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="SiteDomain",
+            name='SiteDomain',
             fields=[
-                (
-                    "id",
-                    models.UUIDField(
-                        db_default=django.db.models.functions.uuid.UUID4(),
-                        default=uuid.uuid4,
-                        editable=False,
-                        primary_key=True,
-                        serialize=False,
-                    ),
-                ),
-                ("domain", models.TextField(unique=True, verbose_name="domain")),
-                (
-                    "created_at",
-                    models.DateTimeField(db_default=panel.common.DbNow(), editable=False),
-                ),
+                ('id', models.UUIDField(db_default=django.db.models.functions.uuid.UUID4(), default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ('domain', models.TextField(unique=True, verbose_name='domain')),
+                ('created_at', models.DateTimeField(db_default=panel.common.DbNow(), editable=False)),
             ],
             options={
-                "verbose_name": "alias",
-                "verbose_name_plural": "aliases",
-                "db_table": "site_domains",
-                "ordering": ["domain"],
+                'verbose_name': 'alias',
+                'verbose_name_plural': 'aliases',
+                'db_table': 'site_domains',
+                'ordering': ['domain'],
             },
         ),
         migrations.AddField(
-            model_name="site",
-            name="redirect_mode",
-            field=models.TextField(
-                choices=[
-                    ("serve_all", "Serve the site under every name"),
-                    ("to_primary", "Redirect every other name to the primary domain"),
-                    ("to_www", "Redirect every other name to www. of the primary domain"),
-                ],
-                db_default="serve_all",
-                default="serve_all",
-                verbose_name="redirect mode",
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="site",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("redirect_mode__in", ["serve_all", "to_primary", "to_www"])),
-                name="sites_redirect_mode_check",
-            ),
+            model_name='site',
+            name='redirect_mode',
+            field=models.TextField(choices=[('serve_all', 'Serve the site under every name'), ('to_primary', 'Redirect every other name to the primary domain'), ('to_www', 'Redirect every other name to www. of the primary domain'), ('to_alias', 'Redirect every other name to another of its names')], db_default='serve_all', default='serve_all', verbose_name='redirect mode'),
         ),
         migrations.AddField(
-            model_name="sitedomain",
-            name="site",
-            field=models.ForeignKey(
-                db_column="site_id",
-                on_delete=django.db.models.deletion.DB_CASCADE,
-                related_name="aliases",
-                to="sites.site",
-                verbose_name="site",
-            ),
+            model_name='site',
+            name='redirect_to',
+            field=models.TextField(blank=True, null=True, verbose_name='redirect to'),
+        ),
+        migrations.AddConstraint(
+            model_name='site',
+            constraint=models.CheckConstraint(condition=models.Q(('redirect_mode__in', ['serve_all', 'to_primary', 'to_www', 'to_alias'])), name='sites_redirect_mode_check'),
+        ),
+        migrations.AddConstraint(
+            model_name='site',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('redirect_mode', 'to_alias'), ('redirect_to__isnull', False)), models.Q(models.Q(('redirect_mode', 'to_alias'), _negated=True), ('redirect_to__isnull', True)), _connector='OR'), name='sites_redirect_to_check'),
+        ),
+        migrations.AddField(
+            model_name='sitedomain',
+            name='site',
+            field=models.ForeignKey(db_column='site_id', on_delete=django.db.models.deletion.DB_CASCADE, related_name='aliases', to='sites.site', verbose_name='site'),
         ),
         migrations.RunPython(forwards, backwards),
     ]
