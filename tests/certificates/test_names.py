@@ -9,9 +9,9 @@ from cryptography import x509
 from django.conf import settings
 
 from panel.certificates.models import CertStatus, Provider, SslCertificate
-from panel.certificates.services import certificate_request
+from panel.certificates.services import RENEW, certificate_request
 from panel.jobs.models import Job
-from panel.sites.aliases import alias_add
+from panel.sites.aliases import alias_add, alias_remove
 from panel.sites.services import site_create
 from panel.sites.tls import certificate_names
 
@@ -111,3 +111,14 @@ def test_adding_an_alias_to_an_https_site_reissues_to_cover_it(
         nginx.https_get(alias, cafile=str(pebble.root_path)).cert_der
     )
     assert format(leaf.serial_number, "x") == cert.serial
+
+    # Removing the name: the certificate keeps covering it until it is renewed on demand.
+    job = worker.wait_for_job(alias_remove(user=owner, site=site, domain=alias))
+    assert job.status == "success", job.error_message
+    assert not Job.objects.filter(site_id=site.pk, type="ssl.issue", status="queued").exists()
+    assert _served_names(site) == {site.domain, alias}
+    renew = worker.wait_for_job(certificate_request(user=owner, site=site, job_type=RENEW))
+    assert renew.status == "success", renew.error_message
+    cert = SslCertificate.objects.get(site=site)
+    assert cert.domains == [site.domain] and _served_names(site) == {site.domain}
+    wait_https(nginx, site.domain, str(pebble.root_path), cert.serial)
