@@ -11,7 +11,7 @@ import idna
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
@@ -23,7 +23,7 @@ from panel.audit.models import AuditLog
 from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
-from panel.sites.models import RedirectMode, SiteStatus
+from panel.sites.models import RedirectMode, SiteDomain, SiteStatus
 from panel.web.access import get_site_for, sites_for
 from panel.web.decorators import login_required
 from panel.web.forms import add_service_errors
@@ -89,7 +89,9 @@ def site_list(request: HttpRequest) -> HttpResponse:
         if q := filters.cleaned_data["q"]:
             match = Q()
             for term in _search_terms(q):
-                match |= Q(domain__contains=term)
+                # A site is found by any of its names (an alias such as www.<domain> too).
+                alias = SiteDomain.objects.filter(site=OuterRef("pk"), domain__contains=term)
+                match |= Q(domain__contains=term) | Q(Exists(alias))
             qs = qs.filter(match)
         if status := filters.cleaned_data["status"]:
             if status == SUSPENDED:

@@ -119,3 +119,13 @@ def test_removing_and_redirecting_through_the_views(owner_client, site):
 def test_get_is_not_allowed(owner_client, site):
     for url in ("aliases/", "aliases/remove/", "redirect/"):
         assert owner_client.get(f"/sites/{site.pk}/{url}").status_code == 405
+
+
+def test_the_site_list_finds_a_site_by_any_of_its_names(owner_client, site, outsider):
+    SiteDomain.objects.create(site=site, domain="xn--kopi-lwak-v9a.example")
+    other = SiteFactory(created_by=outsider, domain="lain.example")
+    SiteDomain.objects.create(site=other, domain="kopi-lain.example")
+    page = owner_client.get("/sites/?q=kopi-lüwak").content.decode()
+    assert "kedai.co.id" in page
+    page = owner_client.get("/sites/?q=kopi").content.decode()
+    assert "kedai.co.id" in page and "lain.example" not in page  # only one's own sites
