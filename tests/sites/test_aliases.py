@@ -3,22 +3,33 @@ spelling, hostile names refused, and the jobs that change them."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
+from hypothesis import HealthCheck, given, reject
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from panel.audit.models import AuditLog
 from panel.jobs.models import Job
 from panel.sites import nginx as ngx
 from panel.sites.aliases import alias_add, alias_remove, site_set_redirect_mode
-from panel.sites.domains import is_apex
+from panel.sites.domains import is_apex, normalize_domain
 from panel.sites.models import RedirectMode, Site, SiteDomain
 from panel.sites.services import site_create
+from tests.conftest import require
 from tests.factories import SiteFactory, UserFactory
-from tests.sites.test_hostile_input import HOSTILE
+from tests.sites.test_hostile_input import (  # the scratch nginx and its clean-up
+    HOSTILE,
+    _cleanup_scratch,  # noqa: F401
+    _label,
+    _scratch_nginx,
+)
 
 
 def _static(
@@ -366,3 +377,48 @@ def test_a_refused_alias_job_gives_the_name_back(worker, nginx, owner, monkeypat
     assert job.status == "failed" and "no longer reserved" in job.error_message
     assert nginx.wait_for(site.domain).status == 200
     assert AuditLog.objects.filter(action="site.aliases_failed", target_id=str(site.pk)).exists()
+
+
+# --- any names the rules accept make a vhost nginx accepts --------------------------------------
+
+
+@pytest.mark.django_db
+@hsettings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    names=st.lists(st.lists(_label, min_size=2, max_size=4), min_size=2, max_size=5),
+    mode=st.sampled_from(list(RedirectMode.values)),
+)
+def test_every_accepted_set_of_names_renders_a_vhost_nginx_accepts(nginx, names, mode):
+    require(shutil.which("nginx") is not None, "nginx is not installed")
+    accepted: list[str] = []
+    for labels in names:
+        try:
+            name = normalize_domain(".".join(labels))
+        except ValidationError:
+            continue
+        if name not in accepted:
+            accepted.append(name)
+    if len(accepted) < 2:
+        reject()
+    primary, aliases = accepted[0], accepted[1:]
+    site = Site(
+        domain=primary,
+        runtime="static",
+        root_path=f"/srv/www/{primary}",
+        redirect_mode=mode,
+        redirect_to=aliases[-1] if mode == RedirectMode.TO_ALIAS else None,
+    )
+    site.alias_override = aliases
+    base = _scratch_nginx()
+    text = ngx.render_site(site)
+    for name in accepted:
+        assert name in text
+    (base / "vhost.conf").write_text(text)
+    res = subprocess.run(
+        ["nginx", "-t", "-q", "-p", str(base), "-c", str(base / "nginx.conf")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, f"{accepted} ({mode}): {res.stderr}"
