@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from panel.audit.admin import ReadOnlyAdminMixin, run_per_object
 from panel.certificates.models import SslCertificate
 
-from .models import Site
+from .models import Site, SiteDomain
 
 
 class CertificateInline(admin.TabularInline):
@@ -27,6 +27,22 @@ class CertificateInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AliasInline(admin.TabularInline):
+    """A site's other names, read-only: they change through `site.aliases` jobs."""
+
+    model = SiteDomain
+    fields = ("domain", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -45,7 +61,7 @@ class SuspendForm(forms.Form):
 class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("domain", "runtime", "status", "created_by", "created_at", "updated_at")
     list_filter = ("status", "runtime", "created_at")
-    search_fields = ("domain", "root_path", "created_by__username")
+    search_fields = ("domain", "aliases__domain", "root_path", "created_by__username")
     list_select_related = ("created_by",)
     fields = (
         "id",
@@ -55,11 +71,13 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "root_path",
         "upstream",
         "suspended_at",
+        "redirect_mode",
+        "redirect_to",
         "created_by",
         "created_at",
         "updated_at",
     )
-    inlines = [CertificateInline]
+    inlines = [AliasInline, CertificateInline]
     actions = ["delete_sites", "suspend_sites", "resume_sites"]
 
     @admin.action(description=gettext_lazy("Delete selected sites (site.delete jobs)"))

@@ -129,3 +129,11 @@ def test_the_site_list_finds_a_site_by_any_of_its_names(owner_client, site, outs
     assert "kedai.co.id" in page
     page = owner_client.get("/sites/?q=kopi").content.decode()
     assert "kedai.co.id" in page and "lain.example" not in page  # only one's own sites
+
+
+def test_the_admin_shows_a_sites_names_read_only(admin_client, site):
+    SiteDomain.objects.create(site=site, domain="www.kedai.co.id")
+    page = admin_client.get(f"/admin/sites/site/{site.pk}/change/").content.decode()
+    assert "www.kedai.co.id" in page
+    found = admin_client.get("/admin/sites/site/?q=www.kedai").content.decode()
+    assert "kedai.co.id" in found
