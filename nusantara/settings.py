@@ -283,6 +283,9 @@ NUSANTARA_ACME_KEY_TYPE = env.str("NUSANTARA_ACME_KEY_TYPE", default="ecdsa")  #
 NUSANTARA_PUBLIC_ADDRESSES = env.list("NUSANTARA_PUBLIC_ADDRESSES", default=[])
 NUSANTARA_RENEW_BEFORE_DAYS = env.int("NUSANTARA_RENEW_BEFORE_DAYS", default=30)
 NUSANTARA_MAX_SITES_PER_USER = env.int("NUSANTARA_MAX_SITES_PER_USER", default=10)
+# A site's other names (aliases such as www.<domain>), each one more name on its certificate:
+# Let's Encrypt allows 100 per certificate.
+NUSANTARA_SITE_ALIAS_LIMIT = env.int("NUSANTARA_SITE_ALIAS_LIMIT", default=20)
 NUSANTARA_JOB_TIMEOUT = env.int("NUSANTARA_JOB_TIMEOUT", default=300)
 NUSANTARA_DB_PATH = env.str("NUSANTARA_DB_PATH", default=str(DATA_DIR / "v0.json"))
 

@@ -71,6 +71,44 @@ MATRIX = [
         {},
         dict(anonymous=LOGIN, user=200, other=404, admin=200),
     ),
+    # Domain names: POST only; an empty form comes back with an error (400), an unknown alias
+    # back to the site page: nothing changes. Another user's site is a 404.
+    (
+        "get",
+        "/sites/{site_id}/aliases/",
+        None,
+        dict(anonymous=LOGIN, user=405, other=405, admin=405),
+    ),
+    (
+        "post",
+        "/sites/{site_id}/aliases/",
+        {},
+        dict(anonymous=LOGIN, user=400, other=404, admin=400),
+    ),
+    (
+        "get",
+        "/sites/{site_id}/aliases/remove/",
+        None,
+        dict(anonymous=LOGIN, user=405, other=405, admin=405),
+    ),
+    (
+        "post",
+        "/sites/{site_id}/aliases/remove/",
+        {"domain": "nothing.example.com"},
+        dict(anonymous=LOGIN, user=302, other=404, admin=302),
+    ),
+    (
+        "get",
+        "/sites/{site_id}/redirect/",
+        None,
+        dict(anonymous=LOGIN, user=405, other=405, admin=405),
+    ),
+    (
+        "post",
+        "/sites/{site_id}/redirect/",
+        {},
+        dict(anonymous=LOGIN, user=400, other=404, admin=400),
+    ),
     # Without the typed confirmation the form comes back with an error: nothing is deleted.
     ("post", "/sites/{site_id}/delete/", {}, dict(anonymous=LOGIN, user=200, other=404, admin=200)),
     (

@@ -27,8 +27,17 @@ COMMITTED_SEED = Path(settings.BASE_DIR) / "docs" / "seed-schema.sql"
 # database default, so an INSERT written against the seed keeps working.
 EXTRA_COLUMNS = {
     "users": {"max_sites"},
-    "sites": {"upstream", "suspended_at", "hsts", "system_user", "disk_bytes", "disk_measured_at"},
-    "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at"},
+    "sites": {
+        "upstream",
+        "suspended_at",
+        "hsts",
+        "system_user",
+        "disk_bytes",
+        "disk_measured_at",
+        "redirect_mode",
+        "redirect_to",
+    },
+    "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at", "domains"},
     "jobs": {"site_id", "created_by", "log", "attempts", "worker"},
 }
 # Django's index per FK column / db_index column (`<table>_<column>_<hash>`) and the
@@ -57,6 +66,17 @@ EXTRA_NAMED_INDEXES = {
 EXTRA_FOREIGN_KEYS = {("jobs", "created_by")}
 # The unique constraint that comes with the extra column sites.system_user.
 EXTRA_UNIQUE = {("sites", "sites_system_user_key")}
+# The CHECKs that come with the extra columns sites.redirect_mode and sites.redirect_to.
+EXTRA_CHECKS = {("sites", "sites_redirect_mode_check"), ("sites", "sites_redirect_to_check")}
+# One name, one site over sites.domain and site_domains.domain (migration sites.0006).
+EXTRA_TRIGGERS = {
+    "sites": {
+        "sites_names_unique": (
+            "CREATE TRIGGER sites_names_unique BEFORE INSERT OR UPDATE OF domain ON sites "
+            "FOR EACH ROW EXECUTE FUNCTION site_names_unique()"
+        )
+    }
+}
 # Not in the seed but required by the issue (the seed's note): updated_at triggers.
 REQUIRED_TRIGGERS = {
     table: (
@@ -102,6 +122,13 @@ def test_every_allowed_extra_is_documented_in_docs_schema_md():
     ]
     missing += [f"index {name}" for name in EXTRA_NAMED_INDEXES if f"`{name}`" not in doc]
     missing += [f"trigger {t}" for t in REQUIRED_TRIGGERS if f"{t}_set_updated_at" not in doc]
+    missing += [
+        f"trigger {name}"
+        for triggers in EXTRA_TRIGGERS.values()
+        for name in triggers
+        if f"`{name}`" not in doc
+    ]
+    missing += [f"check {name}" for _table, name in EXTRA_CHECKS if f"`{name}`" not in doc]
     assert "DEFERRABLE INITIALLY DEFERRED" in doc
     assert not missing, "allowed extras not explained in docs/schema.md: " + ", ".join(missing)
 
@@ -247,6 +274,8 @@ def compare(seed: dict, project: dict) -> list[str]:
                 continue
             if key[0] == "unique" and (table, key[1]) in EXTRA_UNIQUE:
                 continue
+            if key[0] == "check" and (table, key[1]) in EXTRA_CHECKS:
+                continue
             diffs.append(f"{table}: extra {key[0]} {key[1]} ({definition})")
 
         for name, definition in s["indexes"].items():
@@ -262,6 +291,7 @@ def compare(seed: dict, project: dict) -> list[str]:
         expected_triggers = dict(s["triggers"])
         if table in REQUIRED_TRIGGERS:
             expected_triggers[f"{table}_set_updated_at"] = REQUIRED_TRIGGERS[table]
+        expected_triggers.update(EXTRA_TRIGGERS.get(table, {}))
         for name, definition in expected_triggers.items():
             got = p["triggers"].get(name)
             if got != definition:

@@ -13,7 +13,6 @@ which check, and what the CA saw.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import os
@@ -41,10 +40,22 @@ class AcmeError(Exception):
     """The CA refused or could not be reached; str() is a message a person can act on."""
 
 
+class NamesRefused(AcmeError):
+    """The CA refused the validation of some of the order's names (not all): `refused` maps
+    each of them to the CA's words. An order for the others can still succeed."""
+
+    def __init__(self, message: str, refused: dict[str, str]) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
 @dataclass(frozen=True)
 class Issued:
     fullchain_pem: str
     key_pem: str
+    # The names the certificate covers, and the ones left out with the reason (issue_covering).
+    names: tuple[str, ...] = ()
+    not_covered: tuple[tuple[str, str], ...] = ()
 
 
 Log = Callable[[str], None]
@@ -235,10 +246,38 @@ def _poll_authorizations(
 def _finalize(
     acme: client.ClientV2, orderr: messages.OrderResource, deadline: float
 ) -> messages.OrderResource:
-    """The library's own finalization (it polls the order and downloads the chain). Its
-    deadline is a wall-clock datetime, computed once here from the monotonic time left."""
-    remaining = max(0.0, deadline - time.monotonic())
-    return acme.finalize_order(orderr, dt.datetime.now() + dt.timedelta(seconds=remaining))
+    """Finalize the order and download the chain. The library's `finalize_order` sleeps a whole
+    second before it first looks at the order, most of an issuance against a fast CA; here the
+    order is read at once and then polled with the same short backoff as the authorizations,
+    through the client's public network object (`ClientNetwork.post`, POST-as-GET)."""
+    try:
+        orderr = acme.begin_finalization(orderr)
+    except messages.Error as exc:
+        if exc.code != "orderNotReady":
+            raise
+    attempt = 0
+    while True:
+        body = orderr.body
+        if body.status == messages.STATUS_INVALID:
+            if body.error is not None:
+                raise errors.IssuanceError(body.error)
+            raise errors.Error("The certificate order failed without a reason from the CA.")
+        if body.status == messages.STATUS_VALID and body.certificate is not None:
+            chain = _post_as_get(acme, body.certificate)
+            return orderr.update(fullchain_pem=chain.text)
+        if time.monotonic() >= deadline:
+            raise errors.TimeoutError()
+        if body.status == messages.STATUS_READY:
+            orderr = acme.begin_finalization(orderr)  # it was not ready at the first call
+            continue
+        _sleep_backoff(attempt)
+        attempt += 1
+        response = _post_as_get(acme, orderr.uri)
+        orderr = orderr.update(body=messages.Order.from_json(response.json()))
+
+
+def _post_as_get(acme: client.ClientV2, url: str) -> requests.Response:
+    return acme.net.post(url, None, new_nonce_url=acme.directory["newNonce"])
 
 
 def _http01(authzr: messages.AuthorizationResource) -> messages.ChallengeBody:
@@ -292,14 +331,49 @@ def issue(
         orderr = _poll_authorizations(acme, orderr, deadline)
         log("the CA validated every name; finalizing")
         orderr = _finalize(acme, orderr, deadline)
-        return Issued(fullchain_pem=orderr.fullchain_pem, key_pem=key_pem)
+        return Issued(fullchain_pem=orderr.fullchain_pem, key_pem=key_pem, names=tuple(domains))
     except AcmeError:
         raise
+    except errors.ValidationError as exc:
+        refused = {
+            a.body.identifier.value: describe_error(errors.ValidationError([a]))
+            for a in exc.failed_authzrs
+        }
+        if 0 < len(refused) < len(domains):
+            raise NamesRefused(describe_error(exc), refused) from exc
+        raise AcmeError(describe_error(exc)) from exc
     except Exception as exc:
         raise AcmeError(describe_error(exc)) from exc
     finally:
         for path in written:
             path.unlink(missing_ok=True)
+
+
+def issue_covering(
+    domains: list[str],
+    *,
+    log: Log = _noop,
+    deadline_seconds: int = DEFAULT_DEADLINE_SECONDS,
+) -> Issued:
+    """Like `issue`, but a name the CA refuses does not sink the others: the order is placed
+    again without the refused names (one bad alias must never cost the site its certificate).
+    AcmeError only when no name is left or the failure is not about particular names."""
+    remaining = list(domains)
+    not_covered: dict[str, str] = {}
+    while True:
+        try:
+            issued = issue(remaining, log=log, deadline_seconds=deadline_seconds)
+        except NamesRefused as exc:
+            not_covered.update(exc.refused)
+            remaining = [name for name in remaining if name not in exc.refused]
+            log(f"the CA refused {', '.join(exc.refused)}; ordering again without")
+            continue
+        return Issued(
+            fullchain_pem=issued.fullchain_pem,
+            key_pem=issued.key_pem,
+            names=tuple(remaining),
+            not_covered=tuple(not_covered.items()),
+        )
 
 
 def describe_error(exc: BaseException) -> str:

@@ -17,11 +17,12 @@ from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
 from panel.sites.models import SiteStatus
+from panel.sites.nginx import NginxError, site_names
 
 from . import acme, staging
 from .files import leaf_info
 from .models import CertStatus, SslCertificate
-from .preflight import PreflightError, preflight
+from .preflight import preflight_names
 from .services import (
     INSTALL,
     ISSUE,
@@ -59,15 +60,26 @@ def obtain(job: Job) -> None:
     def log(msg: str) -> None:
         job_log(job, msg)
 
-    log(f"pre-flight check for {site.domain}")
     try:
-        preflight(site.domain)
-    except PreflightError as exc:
+        names = site_names(site)
+    except NginxError as exc:
         raise JobFailed(str(exc))
+    log(f"pre-flight check for {', '.join(names)}")
+    passing, failing = preflight_names(names)
+    for name, reason in failing.items():
+        log(f"not covered: {name}: {reason}")
+    if not passing:
+        raise JobFailed("\n".join(failing.values()))
     try:
-        issued = acme.issue([site.domain], log=log)
+        issued = acme.issue_covering(passing, log=log)
     except acme.AcmeError as exc:
         raise JobFailed(str(exc))
+    not_covered = {**failing, **dict(issued.not_covered)}
+    note = None
+    if not_covered:
+        note = _("Not covered by the certificate: %(names)s.") % {
+            "names": "; ".join(f"{name}: {reason}" for name, reason in not_covered.items())
+        }
     info = leaf_info(issued.fullchain_pem)
     log(f"issued serial {info.serial}, valid until {info.expires_at.isoformat()}")
     try:
@@ -84,7 +96,13 @@ def obtain(job: Job) -> None:
     with transaction.atomic():
         cert = SslCertificate.objects.select_for_update().get(pk=cert.pk)
         # An uploaded certificate this one replaced must not linger as "issued".
-        mark_serving(cert, expires_at=info.expires_at, serial=info.serial)
+        mark_serving(
+            cert,
+            expires_at=info.expires_at,
+            serial=info.serial,
+            domains=list(issued.names),
+            note=note[:4000] if note else None,
+        )
         audit_record(
             actor=None,
             action="ssl.issued",
@@ -96,6 +114,8 @@ def obtain(job: Job) -> None:
                 "expires_at": info.expires_at.isoformat(),
                 "job_id": str(job.pk),
                 "renewal": job.type == RENEW,
+                "names": list(issued.names),
+                "not_covered": sorted(not_covered),
             },
         )
 

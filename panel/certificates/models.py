@@ -44,6 +44,9 @@ class SslCertificate(models.Model):
     serial = models.TextField(_("serial"), null=True, blank=True)
     failure_count = models.IntegerField(_("failed attempts"), default=0, db_default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    # Extra column (docs/schema.md): the site's names this certificate covers (a JSON list of
+    # normalised names, the primary first); NULL for rows from before aliases (the primary).
+    domains = models.JSONField(_("names"), null=True, blank=True)
     created_at = created_at()
     updated_at = updated_at()
 

@@ -50,6 +50,16 @@ def _fetch(host: str, port: int, domain: str, token: str, timeout: float) -> tup
 
 
 def check_challenge_path(domain: str, timeout: float = 5.0, settle: float = 3.0) -> None:
+    failing = check_challenge_paths([domain], timeout=timeout, settle=settle)
+    if failing:
+        raise PreflightError(failing[domain])
+
+
+def check_challenge_paths(
+    domains: list[str], timeout: float = 5.0, settle: float = 3.0
+) -> dict[str, str]:
+    """Ask nginx for one test token under each name: {name: why it failed} for the names
+    that did not give it back (empty when all did)."""
     token = "preflight-" + secrets.token_urlsafe(24)
     expected = secrets.token_urlsafe(32)
     path = challenge_path(token)
@@ -59,40 +69,45 @@ def check_challenge_path(domain: str, timeout: float = 5.0, settle: float = 3.0)
     # A reload is asynchronous: for a moment after a site's vhost was applied, nginx's old
     # worker still answers with the old configuration. Give it `settle` seconds.
     deadline = time.monotonic() + settle
-    delay = 0.05
+    failing: dict[str, str] = {}
     try:
-        while True:
-            try:
-                status, body = _fetch(host, port, domain, token, timeout)
-            except OSError as exc:
-                if time.monotonic() < deadline:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.5)
-                    continue
-                raise PreflightError(
-                    _(
-                        "Pre-flight check failed: the web server at %(addr)s did not answer "
-                        "(%(error)s). No request was sent to the certificate authority."
-                    )
-                    % {"addr": f"{host}:{port}", "error": exc}
-                )
-            if status == 200 and body == expected:
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        for domain in domains:
+            problem = _serves_token(host, port, domain, token, expected, timeout, deadline)
+            if problem:
+                failing[domain] = problem
     finally:
         path.unlink(missing_ok=True)
-    raise PreflightError(
-        _(
-            "Pre-flight check failed: nginx does not serve the ACME challenge path for "
-            "%(domain)s (http://%(domain)s/.well-known/acme-challenge/ answered HTTP "
-            "%(status)s instead of the test token). No request was sent to the "
-            "certificate authority."
-        )
-        % {"domain": domain, "status": status}
-    )
+    return failing
+
+
+def _serves_token(
+    host: str, port: int, domain: str, token: str, expected: str, timeout: float, deadline: float
+) -> str | None:
+    delay = 0.05
+    while True:
+        try:
+            status, body = _fetch(host, port, domain, token, timeout)
+        except OSError as exc:
+            if time.monotonic() < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            return _(
+                "Pre-flight check failed: the web server at %(addr)s did not answer "
+                "(%(error)s). No request was sent to the certificate authority."
+            ) % {"addr": f"{host}:{port}", "error": exc}
+        if status == 200 and body == expected:
+            return None
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    return _(
+        "Pre-flight check failed: nginx does not serve the ACME challenge path for "
+        "%(domain)s (http://%(domain)s/.well-known/acme-challenge/ answered HTTP "
+        "%(status)s instead of the test token). No request was sent to the "
+        "certificate authority."
+    ) % {"domain": domain, "status": status}
 
 
 def check_dns(domain: str) -> None:
@@ -130,3 +145,16 @@ def preflight(domain: str) -> None:
     """Raise PreflightError unless the HTTP-01 check has a fair chance to pass."""
     check_dns(domain)
     check_challenge_path(domain)
+
+
+def preflight_names(domains: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Each of a site's names through the same checks: (the names that pass, in order, and
+    {name: why not} for the others), so a certificate can cover the names that work."""
+    failing: dict[str, str] = {}
+    for domain in domains:
+        try:
+            check_dns(domain)
+        except PreflightError as exc:
+            failing[domain] = str(exc)
+    failing.update(check_challenge_paths([d for d in domains if d not in failing]))
+    return [d for d in domains if d not in failing], failing

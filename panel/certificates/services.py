@@ -92,6 +92,15 @@ def certificate_request(*, user: Any, site: Site, job_type: str = ISSUE) -> Job:
     return job
 
 
+def covered_site_names(site: Site, fullchain_pem: str) -> list[str]:
+    """The site's names (primary first) a certificate is valid for."""
+    from panel.sites.nginx import site_names
+    from panel.sites.tls import certificate_names, covers
+
+    sans = certificate_names(fullchain_pem)
+    return [name for name in site_names(site) if covers(sans, name)]
+
+
 def switch_to(site: Site, fullchain_pem: str, key_pem: str) -> None:
     """Install the pair and re-render the vhost; on nginx failure put the old files back."""
     from panel.sites.nginx import NginxError, sync_site
@@ -172,7 +181,12 @@ def certificate_install(job: Job) -> SslCertificate:
             .first()
         ) or SslCertificate(site=site, provider=Provider.CUSTOM)
         # The uploaded certificate now serves: an ACME row must not renew over it.
-        mark_serving(cert, expires_at=info.expires_at, serial=info.serial)
+        mark_serving(
+            cert,
+            expires_at=info.expires_at,
+            serial=info.serial,
+            domains=covered_site_names(site, fullchain_pem),
+        )
         audit_record(
             actor=None,
             action="ssl.uploaded",
@@ -191,14 +205,23 @@ def certificate_install(job: Job) -> SslCertificate:
 # --- renewal and expiry (django-q2 schedule) ---------------------------------------------
 
 
-def mark_serving(cert: SslCertificate, *, expires_at: dt.datetime, serial: str) -> None:
+def mark_serving(
+    cert: SslCertificate,
+    *,
+    expires_at: dt.datetime,
+    serial: str,
+    domains: list[str] | None = None,
+    note: str | None = None,
+) -> None:
     """Record that `cert` is what nginx now serves for its site: issued, no pending failure,
     and the site's other certificate rows (ACME or uploaded) removed, so that exactly one row
-    says what is served and the renewal never replaces the wrong one. Call inside atomic()."""
+    says what is served and the renewal never replaces the wrong one. `domains`: the site's
+    names it covers; `note`: why some names are not covered. Call inside atomic()."""
     cert.status = CertStatus.ISSUED
     cert.expires_at = expires_at
     cert.serial = serial
-    cert.error_message = None
+    cert.domains = domains
+    cert.error_message = note
     cert.failure_count = 0
     cert.next_attempt_at = None
     cert.save()

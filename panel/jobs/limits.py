@@ -124,6 +124,7 @@ ACTIONS = {
     "db.change": ("account_jobs",),
     "sftp.change": ("account_jobs",),
     "site.upload": ("account_jobs",),
+    "site.aliases": ("account_jobs",),
 }
 
 

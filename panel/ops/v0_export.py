@@ -1,5 +1,6 @@
-"""Export the five V0 tables and the panel's `databases` in the V0 JSON store format (plus the
-panel's extra columns), so that export -> import_v0 into an empty database loses nothing."""
+"""Export the five V0 tables and the panel's `site_domains` and `databases` in the V0 JSON store
+format (plus the panel's extra columns), so that export -> import_v0 into an empty database loses
+nothing."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .v0_import import column_to_attname
 ORDER = {
     "users": ("created_at", "id"),
     "sites": ("created_at", "id"),
+    "site_domains": ("created_at", "id"),
     "ssl_certificates": ("created_at", "id"),
     "databases": ("created_at", "id"),
     "jobs": ("created_at", "id"),

@@ -27,10 +27,11 @@ from panel.certificates.models import CertStatus, Provider, SslCertificate
 from panel.databases.models import Database, DatabaseStatus
 from panel.jobs.models import Job, JobStatus
 from panel.sites.domains import normalize_domain
-from panel.sites.models import Runtime, Site, SiteStatus
+from panel.sites.models import Runtime, Site, SiteDomain, SiteStatus
 
-# "databases" is the panel's own (not in V0 files; exported and imported back like the rest).
-TABLES = ("users", "sites", "ssl_certificates", "databases", "jobs", "audit_logs")
+# "site_domains" and "databases" are the panel's own (not in V0 files; exported and imported
+# back like the rest).
+TABLES = ("users", "sites", "site_domains", "ssl_certificates", "databases", "jobs", "audit_logs")
 V0_BCRYPT_PREFIX = "bcrypt_v0$"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
@@ -88,6 +89,12 @@ SEED_SPEC: dict[str, tuple[Col, ...]] = {
         Col("created_at", "ts", default=_NOW),
         Col("updated_at", "ts", default=_NOW),
     ),
+    "site_domains": (
+        Col("id", "uuid", required=True),
+        Col("site_id", "fk", required=True, ref="sites"),
+        Col("domain", "domain", required=True),
+        Col("created_at", "ts", default=_NOW),
+    ),
     "databases": (
         Col("id", "uuid", required=True),
         Col("site_id", "fk", required=True, ref="sites"),
@@ -123,6 +130,7 @@ MODELS: dict[str, type[models.Model]] = {
     "users": User,
     "sites": Site,
     "ssl_certificates": SslCertificate,
+    "site_domains": SiteDomain,
     "databases": Database,
     "jobs": Job,
     "audit_logs": AuditLog,

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 from panel.audit.admin import ReadOnlyAdminMixin, run_per_object
 from panel.certificates.models import SslCertificate
 
-from .models import Site
+from .models import Site, SiteDomain
 
 
 class CertificateInline(admin.TabularInline):
@@ -28,6 +28,22 @@ class CertificateInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AliasInline(admin.TabularInline):
+    """A site's other names, read-only: they change through `site.aliases` jobs."""
+
+    model = SiteDomain
+    fields = ("domain", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -54,7 +70,7 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "updated_at",
     )
     list_filter = ("status", "runtime", "created_at")
-    search_fields = ("domain", "root_path", "created_by__username")
+    search_fields = ("domain", "aliases__domain", "root_path", "created_by__username")
     list_select_related = ("created_by",)
     fields = (
         "id",
@@ -64,13 +80,15 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "root_path",
         "upstream",
         "suspended_at",
+        "redirect_mode",
+        "redirect_to",
         "created_by",
         "disk_bytes",
         "disk_measured_at",
         "created_at",
         "updated_at",
     )
-    inlines = [CertificateInline]
+    inlines = [AliasInline, CertificateInline]
     actions = ["delete_sites", "suspend_sites", "resume_sites"]
 
     @admin.display(description=gettext_lazy("disk use"), ordering="disk_bytes")

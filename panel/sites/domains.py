@@ -126,3 +126,30 @@ def ensure_not_panel_host(domain: str) -> None:
             % {"domain": to_unicode(domain)},
             code="panel_host",
         )
+
+
+# Public suffixes of more than one label, for `is_apex` only (the panel ships no copy of the
+# Public Suffix List): Indonesia's second-level names and the most common elsewhere. A name
+# under a suffix missing here counts as a subdomain, which only changes the default of the
+# "also serve www." option on the new-site form.
+MULTI_LABEL_SUFFIXES = frozenset(
+    {
+        "ac.id", "biz.id", "co.id", "desa.id", "go.id", "mil.id", "my.id", "net.id", "or.id",
+        "ponpes.id", "sch.id", "web.id",
+        "ac.uk", "co.uk", "gov.uk", "org.uk", "me.uk", "com.au", "net.au", "org.au", "co.jp",
+        "com.sg", "com.my", "co.nz", "com.br", "co.za", "co.in", "com.cn", "com.tw", "com.hk",
+    }
+)  # fmt: skip
+
+
+def is_apex(domain: str) -> bool:
+    """Whether a normalised name is one label above a public suffix (`example.co.id`,
+    `example.com`), as opposed to a subdomain (`shop.example.com`, `www.example.co.id`)."""
+    labels = domain.split(".")
+    suffix_labels = 2 if ".".join(labels[-2:]) in MULTI_LABEL_SUFFIXES else 1
+    return len(labels) == suffix_labels + 1
+
+
+def www_name(domain: str) -> str:
+    """`www.` + a normalised name (the alias the new-site form's `www` option adds)."""
+    return f"www.{domain}"

@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from panel.accounts.models import User
-from panel.sites.models import Runtime, SiteStatus
+from panel.sites.domains import MULTI_LABEL_SUFFIXES
+from panel.sites.models import RedirectMode, Runtime, SiteStatus
 from panel.web.forms import PanelForm
 
 
@@ -41,7 +42,7 @@ class SiteRuntimeForm(PanelForm):
 
 
 class SiteCreateForm(SiteRuntimeForm):
-    field_order = ["domain", "runtime", "upstream", "https"]
+    field_order = ["domain", "www", "runtime", "upstream", "https"]
 
     domain = forms.CharField(
         label=_("Domain"),
@@ -49,6 +50,24 @@ class SiteCreateForm(SiteRuntimeForm):
         help_text=_("For example example.com or bücher.id. Without http:// and without a path."),
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+    # Ticked at first (panel.js unticks it while the typed name is not an apex name such as
+    # example.co.id): unticked is what a browser sends as "no", so a POST without it adds none.
+    www = forms.BooleanField(
+        label=_("Also serve www. of this domain"),
+        required=False,
+        initial=True,
+        help_text=_(
+            "www.example.co.id as a second name of example.co.id (for www.example.co.id: "
+            "example.co.id). Both names then reach the site and its certificate covers both."
+        ),
+        widget=forms.CheckboxInput(
+            attrs={
+                "data-apex-for": "domain",
+                "data-apex-suffixes": "|".join(sorted(MULTI_LABEL_SUFFIXES)),
+            }
         ),
     )
 
@@ -160,6 +179,38 @@ class CertificateUploadForm(PanelForm):
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
         strip=False,
     )
+
+
+class AliasForm(PanelForm):
+    """Add another name to a site (or, on the removal URL, name the alias to remove)."""
+
+    domain = forms.CharField(
+        label=_("Another name"),
+        max_length=253,
+        help_text=_("For example www.example.co.id or toko.example.co.id."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+
+class RedirectModeForm(PanelForm):
+    redirect_mode = forms.ChoiceField(
+        label=_("The site's other names"),
+        choices=RedirectMode.choices,
+        widget=forms.RadioSelect,
+    )
+
+    redirect_to = forms.ChoiceField(label=_("Redirect to"), required=False, choices=[])
+
+    def __init__(self, *args: Any, site: Any, aliases: Any = (), **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial", {"redirect_mode": site.redirect_mode, "redirect_to": site.redirect_to}
+        )
+        super().__init__(*args, **kwargs)
+        field = self.fields["redirect_to"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(a.domain, a.display_domain) for a in aliases]
 
 
 # Not a stored status: an active site an administrator suspended (suspended_at set).

@@ -1,5 +1,5 @@
 """Job handlers for sites: `site.provision`, `site.update`, `site.hsts`, `site.suspend`,
-`site.resume` and `site.delete`, run by the django-q2 worker.
+`site.resume`, `site.aliases` and `site.delete`, run by the django-q2 worker.
 
 Group commit: the worker that runs a site job takes the nginx writer lock and, while holding it,
 claims every other queued site job, so a burst of N sites costs one `nginx -t` and one reload
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
@@ -35,7 +35,7 @@ from panel.tenancy import homes, pools, probe
 from panel.tenancy.rootcmd import HelperError
 
 from . import nginx
-from .models import Runtime, Site, SiteStatus
+from .models import Runtime, Site, SiteDomain, SiteStatus
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ SITE_JOB_TYPES = (
     "site.suspend",
     "site.resume",
     "site.delete",
+    "site.aliases",
 )
 SUSPENSION = {"site.suspend": True, "site.resume": False}
 BATCH_LIMIT = 1000
@@ -112,6 +113,19 @@ def _with_new_settings(job: Job, site: Site) -> Site:
         target.suspended_at = job.created_at if SUSPENSION[job.type] else None
     elif job.type == "site.hsts":
         target.hsts = bool(job.payload.get("enabled"))
+    elif job.type == "site.aliases":
+        names = sorted(a.domain for a in site.aliases.all())
+        if removed := job.payload.get("remove"):
+            names = [n for n in names if n != removed]
+        if (added := job.payload.get("add")) and added not in names:
+            raise JobFailed(
+                f"The name {added} is no longer reserved for this site (it was taken "
+                "meanwhile, or the site's names changed): add it again."
+            )
+        target.alias_override = names  # type: ignore[attr-defined]
+        if "redirect_mode" in job.payload:
+            target.redirect_mode = job.payload["redirect_mode"]
+            target.redirect_to = job.payload.get("redirect_to")
     else:
         target.runtime = job.payload.get("runtime", "")
         target.upstream = job.payload.get("upstream")
@@ -163,6 +177,14 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             plan.domain = site.domain
             plan.content = nginx.render_site(_with_new_settings(job, site))
             plan.note = "vhost rendered: HSTS " + ("on" if job.payload.get("enabled") else "off")
+        elif job.type == "site.aliases":
+            if site is None:
+                raise JobFailed("The site no longer exists.")
+            plan.domain = site.domain
+            target = _with_new_settings(job, site)
+            plan.content = nginx.render_site(target)
+            names = nginx.site_names(target)
+            plan.note = f"vhost rendered: names {', '.join(names)}; {target.redirect_mode}"
         elif job.type in SUSPENSION:
             if site is None:
                 raise JobFailed("The site no longer exists.")
@@ -220,6 +242,9 @@ def _finish(plan: _Plan) -> None:
             Site.objects.filter(pk=job.site_id).update(hsts=enabled)
             _audit(job, "site.hsts_changed", plan.domain, enabled=enabled)
         return
+    if job.type == "site.aliases":
+        _finish_aliases(plan)
+        return
     if job.type in SUSPENSION:
         suspended_at = job.created_at if SUSPENSION[job.type] else None
         with transaction.atomic():
@@ -238,6 +263,63 @@ def _finish(plan: _Plan) -> None:
         # ssl_certificates rows go with it (ON DELETE CASCADE in the database).
         Site.objects.filter(pk=job.site_id).delete()
         _audit(job, "site.deleted", plan.domain)
+
+
+def _finish_aliases(plan: _Plan) -> None:
+    job = plan.job
+    payload = job.payload
+    site_id = job.site_id
+    if site_id is None:
+        raise JobFailed("The job does not say which site it is for.")
+    with transaction.atomic():
+        if added := payload.get("add"):
+            _audit(job, "site.alias_added", plan.domain, alias=added)
+        if removed := payload.get("remove"):
+            SiteDomain.objects.filter(site_id=site_id, domain=removed).delete()
+            _audit(job, "site.alias_removed", plan.domain, alias=removed)
+        if mode := payload.get("redirect_mode"):
+            target = payload.get("redirect_to")
+            Site.objects.filter(pk=site_id).update(redirect_mode=mode, redirect_to=target)
+            _audit(
+                job, "site.redirect_changed", plan.domain, redirect_mode=mode, redirect_to=target
+            )
+
+
+def _aliases_failed(job: Job, message: str) -> None:
+    """nginx kept the previous vhost: a name being added is given up (its row reserved it),
+    a name being removed stays, the redirect mode stays."""
+    if (added := job.payload.get("add")) and job.site_id is not None:
+        SiteDomain.objects.filter(site_id=job.site_id, domain=added).delete()
+    _audit(job, "site.aliases_failed", job.payload.get("domain"), error=message)
+
+
+def _aliases_retried(job: Job) -> None:
+    """An admin's retry of a failed addition reserves the name again, if it is still free."""
+    from .aliases import ensure_name_free
+
+    added = job.payload.get("add")
+    if not added or job.site_id is None:
+        return
+    try:
+        with transaction.atomic():
+            ensure_name_free(added)
+            SiteDomain.objects.create(site_id=job.site_id, domain=added)
+    except (ValidationError, IntegrityError):
+        pass  # the job then fails saying the name was taken meanwhile
+
+
+def _reissue_for_new_name(job: Job) -> None:
+    """A name was added to a site whose certificate came from the CA: ask for one that
+    covers it too (after complete_job, like the request at creation)."""
+    from panel.certificates.models import CertStatus, Provider, SslCertificate
+
+    if not job.payload.get("add") or job.site_id is None:
+        return
+    if not SslCertificate.objects.filter(
+        site_id=job.site_id, provider=Provider.LETSENCRYPT, status=CertStatus.ISSUED
+    ).exists():
+        return  # no certificate, or an uploaded one: its owner decides
+    _request_certificate(job)
 
 
 def _request_certificate(job: Job) -> None:
@@ -329,6 +411,8 @@ def _finish_in_batch(plan: _Plan, summary: str) -> None:
             complete_job(plan.job)
             if plan.job.type == "site.provision" and plan.job.payload.get("https"):
                 _request_certificate(plan.job)
+            if plan.job.type == "site.aliases":
+                _reissue_for_new_name(plan.job)
     except (HelperError, nginx.FilesNotRemoved) as exc:
         # The root helper refused or failed (e.g. removing a home), or files stayed on disk:
         # the job fails naming them, and the site row stays (a retry finishes the removal).
@@ -341,7 +425,7 @@ def _finish_in_batch(plan: _Plan, summary: str) -> None:
 def _run_batch(jobs: list[Job]) -> None:
     """Prepare, apply with one nginx transaction, and end every job of the batch."""
     started = time.monotonic()
-    sites = Site.objects.in_bulk([j.site_id for j in jobs if j.site_id])
+    sites = Site.objects.prefetch_related("aliases").in_bulk([j.site_id for j in jobs if j.site_id])
     plans = [_prepare(j, sites.get(j.site_id)) for j in jobs]
     prepared = time.monotonic()
     # New pools first, so that the socket exists when nginx starts passing PHP to it.
@@ -398,6 +482,7 @@ register("site.update", on_failure=_update_failed, on_retry=_update_retried)(_ru
 register("site.hsts", on_failure=_suspension_failed)(_run_site_jobs)
 register("site.suspend", on_failure=_suspension_failed)(_run_site_jobs)
 register("site.resume", on_failure=_suspension_failed)(_run_site_jobs)
+register("site.aliases", on_failure=_aliases_failed, on_retry=_aliases_retried)(_run_site_jobs)
 register("site.delete", on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))(
     _run_site_jobs
 )

@@ -1,12 +1,16 @@
 """A hosted website: table `sites` of the seed (plus `upstream` for the proxy runtime and
 `suspended_at` for a site an administrator took offline, `hsts` for Strict-Transport-Security,
-`system_user`, and `disk_bytes`/`disk_measured_at` for the disk use of its home)."""
+`system_user`, `disk_bytes`/`disk_measured_at` for the disk use of its home, `redirect_mode` and
+`redirect_to` for its other names), and a site's other names: table `site_domains`."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import UUID4
 from django.utils.translation import gettext_lazy as _
 
 from panel.common import created_at, updated_at, uuid_pk
@@ -23,6 +27,13 @@ class Runtime(models.TextChoices):
     STATIC = "static", _("Static files")
     PHP = "php", _("PHP (php-fpm)")
     PROXY = "proxy", _("Reverse proxy (Node, Python, ...)")
+
+
+class RedirectMode(models.TextChoices):
+    SERVE_ALL = "serve_all", _("Serve the site under every name")
+    TO_PRIMARY = "to_primary", _("Redirect every other name to the primary domain")
+    TO_WWW = "to_www", _("Redirect every other name to www. of the primary domain")
+    TO_ALIAS = "to_alias", _("Redirect every other name to another of its names")
 
 
 class Site(models.Model):
@@ -57,6 +68,17 @@ class Site(models.Model):
     # it. NULL until it has: never a guess.
     disk_bytes = models.BigIntegerField(_("disk use"), null=True, blank=True)
     disk_measured_at = models.DateTimeField(_("disk use measured at"), null=True, blank=True)
+    # Extra column (docs/schema.md): what the site's other names (aliases) do: serve the site
+    # too, or answer 301 to the primary name (or to www. of it), path and query kept.
+    redirect_mode = models.TextField(
+        _("redirect mode"),
+        choices=RedirectMode.choices,
+        default=RedirectMode.SERVE_ALL,
+        db_default=RedirectMode.SERVE_ALL,
+    )
+    # Extra column (docs/schema.md): with redirect mode `to_alias`, the alias every other name
+    # (the primary too) redirects to, e.g. the site's new name; NULL otherwise.
+    redirect_to = models.TextField(_("redirect to"), null=True, blank=True)
     created_at = created_at()
     updated_at = updated_at()
 
@@ -70,7 +92,49 @@ class Site(models.Model):
                 condition=Q(status__in=["provisioning", "active", "deleting", "failed"]),
                 name="sites_status_check",
             ),
+            models.CheckConstraint(
+                condition=Q(redirect_mode__in=["serve_all", "to_primary", "to_www", "to_alias"]),
+                name="sites_redirect_mode_check",
+            ),
+            models.CheckConstraint(
+                condition=Q(redirect_mode="to_alias", redirect_to__isnull=False)
+                | (~Q(redirect_mode="to_alias") & Q(redirect_to__isnull=True)),
+                name="sites_redirect_to_check",
+            ),
         ]
+
+    def __str__(self) -> str:
+        return self.display_domain
+
+    @property
+    def display_domain(self) -> str:
+        from panel.sites.domains import to_unicode
+
+        return to_unicode(self.domain)
+
+
+class SiteDomain(models.Model):
+    """Another name of a site (an alias such as www.example.co.id): table `site_domains`
+    (beyond the seed; docs/schema.md). A name is unique over this table and `sites.domain`
+    together, which a trigger guarantees on PostgreSQL (migration sites.0006)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=UUID4(), editable=False)
+    site = models.ForeignKey(
+        Site,
+        on_delete=models.DB_CASCADE,  # ON DELETE CASCADE in the database: names go with the site
+        db_column="site_id",
+        related_name="aliases",
+        verbose_name=_("site"),
+    )
+    # Stored normalised like sites.domain: lower-case punycode, no trailing dot.
+    domain = models.TextField(_("domain"), unique=True)
+    created_at = created_at()
+
+    class Meta:
+        db_table = "site_domains"
+        ordering = ["domain"]
+        verbose_name = _("alias")
+        verbose_name_plural = _("aliases")
 
     def __str__(self) -> str:
         return self.display_domain

@@ -31,8 +31,8 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
 from . import grammar, tls, vhost_check
-from .domains import ensure_not_panel_host, normalize_domain
-from .models import Runtime, Site
+from .domains import ensure_not_panel_host, normalize_domain, www_name
+from .models import RedirectMode, Runtime, Site
 from .upstreams import check_upstream, split_upstream
 
 logger = logging.getLogger(__name__)
@@ -166,10 +166,26 @@ def vhost_context(site: Site) -> dict[str, object]:
     upstream = None
     if site.runtime == Runtime.PROXY:
         upstream = _upstream(site.upstream, check=site.suspended_at is None)
+    names = site_names(site)
     fullchain, privkey = cert_paths(site.domain)
-    https = fullchain.is_file() and privkey.is_file()
+    covered: set[str] = set()
+    if fullchain.is_file() and privkey.is_file():
+        covered = tls.covered_names(fullchain, names, fallback=site.domain)
     https_listen = _listen(settings.NUSANTARA_HTTPS_LISTEN, "NUSANTARA_HTTPS_LISTEN")
     https_port = https_listen.rsplit(":", 1)[-1]
+    http_listen = _listen(settings.NUSANTARA_HTTP_LISTEN, "NUSANTARA_HTTP_LISTEN")
+    http_port = http_listen.rsplit(":", 1)[-1]
+    # Which name serves the site, and which names answer 301 to it (RedirectMode).
+    canonical = site.domain
+    if site.redirect_mode == RedirectMode.TO_WWW and www_name(site.domain) in names:
+        canonical = www_name(site.domain)
+    elif site.redirect_mode == RedirectMode.TO_ALIAS and site.redirect_to in names[1:]:
+        canonical = site.redirect_to  # one of the names checked above
+    if site.redirect_mode == RedirectMode.SERVE_ALL:
+        serve, redirect = names, []
+    else:
+        serve, redirect = [canonical], [n for n in names if n != canonical]
+    https = bool(covered)
     params = fastcgi_params()
     from panel.tenancy import homes
 
@@ -177,6 +193,18 @@ def vhost_context(site: Site) -> dict[str, object]:
     return {
         "site_id": _uuid(site.pk),
         "domain": site.domain,
+        "canonical": canonical,
+        # A name the certificate covers is served over HTTPS (its HTTP side redirects there);
+        # a name it does not cover (pre-flight failed for it) is still served over HTTP.
+        "upgrade_names": [n for n in serve if n in covered],
+        "http_serve_names": [n for n in serve if n not in covered],
+        "http_redirect_names": redirect,
+        "https_serve_names": [n for n in serve if n in covered],
+        "https_redirect_names": [n for n in redirect if n in covered],
+        "target_scheme": "https" if canonical in covered else "http",
+        "target_port_suffix": _port_suffix(https_port, "443")
+        if canonical in covered
+        else _port_suffix(http_port, "80"),
         "runtime": site.runtime,
         "suspended": site.suspended_at is not None,
         "root": _safe_path(site.root_path, "document root"),
@@ -187,11 +215,11 @@ def vhost_context(site: Site) -> dict[str, object]:
         if params.startswith("/")
         else _relative_file(params),
         "challenge_root": _safe_path(settings.NUSANTARA_CHALLENGE_DIR, "challenge"),
-        "http_listen": _listen(settings.NUSANTARA_HTTP_LISTEN, "NUSANTARA_HTTP_LISTEN"),
+        "http_listen": http_listen,
         "max_body_size": _body_size(settings.NUSANTARA_MAX_BODY_SIZE),
         "https": https,
         "https_listen": https_listen,
-        "https_port_suffix": "" if https_port == "443" else f":{https_port}",
+        "https_port_suffix": _port_suffix(https_port, "443"),
         "fullchain": _safe_path(fullchain, "certificate") if https else "",
         "privkey": _safe_path(privkey, "key") if https else "",
         "ssl_ciphers": tls.SSL_CIPHERS,
@@ -200,6 +228,37 @@ def vhost_context(site: Site) -> dict[str, object]:
         "ocsp_stapling": bool(https and tls.has_ocsp_responder(fullchain)),
         "hsts": bool(https and site.hsts),
     }
+
+
+def site_names(site: Site) -> list[str]:
+    """The site's names for its vhost, the primary first, each checked against the grammar
+    and the panel's own names again (NginxError): what reaches `server_name` and `return`.
+    A job that changes the aliases sets `alias_override` on the site it renders."""
+    override = getattr(site, "alias_override", None)
+    if override is not None:
+        aliases = list(override)
+    elif site._state.adding:
+        aliases = []  # an unsaved site (a render for a check) has no rows
+    else:
+        aliases = sorted(a.domain for a in site.aliases.all())
+    names = [site.domain]
+    for name in aliases:
+        if not grammar.is_domain(name) or normalize_domain(name) != name:
+            raise NginxError(
+                _("The stored alias %(name)s is not in normalised form.")
+                % {"name": repr(name)[:100]}
+            )
+        try:
+            ensure_not_panel_host(name)
+        except ValidationError as exc:
+            raise NginxError(" ".join(exc.messages))
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _port_suffix(port: str, default: str) -> str:
+    return "" if port == default else f":{port}"
 
 
 VHOST_TEMPLATE = "sites/nginx/vhost.conf"

@@ -37,7 +37,8 @@ def plan() -> Plan:
     """What differs between the database and the vhost files (read-only)."""
     result = Plan()
     known = set()
-    for site in Site.objects.filter(status=SiteStatus.ACTIVE).order_by("domain").iterator():
+    active = Site.objects.filter(status=SiteStatus.ACTIVE).prefetch_related("aliases")
+    for site in active.order_by("domain").iterator(chunk_size=500):
         known.add(site.domain)
         try:
             wanted = nginx.render_site(site)

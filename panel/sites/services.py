@@ -19,9 +19,10 @@ from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 from panel.tenancy.rootcmd import site_user_name
 
-from .domains import ensure_not_panel_host, normalize_domain
+from .aliases import check_name, ensure_name_free
+from .domains import ensure_not_panel_host, normalize_domain, www_name
 from .grammar import normalize_upstream
-from .models import Runtime, Site, SiteStatus
+from .models import Runtime, Site, SiteDomain, SiteStatus
 from .upstreams import check_upstream
 
 __all__ = [
@@ -104,12 +105,15 @@ def site_create(
     owner: User | None = None,
     https: bool = False,
     override_quota: bool = False,
+    www: bool = False,
 ) -> Site:
     """Create a site in `provisioning` and queue its `site.provision` job. With `https`, the
     worker requests an ACME certificate as soon as the site is live (panel.sites.handlers).
 
     The owner's quota (User.site_limit) binds a user, and an admin creating a site for a user
     unless `override_quota` (audited as site.quota_override); an admin's own sites have none.
+    With `www`, the site also answers to its www. pair (`www.` + the domain, or the domain
+    without `www.`) as an alias (panel.sites.aliases).
 
     Raises ValidationError keyed by form field ("domain", "runtime", "upstream",
     "override_quota", "__all__")."""
@@ -117,6 +121,7 @@ def site_create(
     if owner.pk != user.pk and user.role != Role.ADMIN:
         raise PermissionDenied(_("Only an administrator can create a site for another user."))
     domain, runtime, upstream = _validate(domain, runtime, upstream)
+    pair = _www_pair(domain) if www else None
     overridden = None
     try:
         with transaction.atomic():
@@ -145,8 +150,15 @@ def site_create(
                         code="quota",
                     )
             rate_check("site.create", user=user)
-            if Site.objects.filter(domain=domain).exists():
+            try:
+                ensure_name_free(domain)  # a site or an alias, in every spelling
+            except ValidationError:
                 raise _domain_exists_error()
+            if pair:
+                try:
+                    ensure_name_free(pair)
+                except ValidationError as exc:
+                    raise ValidationError({"www": exc.messages}, code="exists")
             site = _insert_site(
                 domain=domain,
                 # The document root is public/ inside the site's home (panel.tenancy.homes).
@@ -156,6 +168,8 @@ def site_create(
                 status=SiteStatus.PROVISIONING,
                 created_by=owner,
             )
+            if pair:
+                SiteDomain.objects.create(site=site, domain=pair)
             job_create(
                 type="site.provision",
                 payload={"domain": domain, "runtime": runtime, "https": bool(https)},
@@ -172,6 +186,7 @@ def site_create(
                     "upstream": upstream,
                     "owner": owner.username,
                     "https": bool(https),
+                    "aliases": [pair] if pair else [],
                 },
             )
             if overridden:
@@ -187,6 +202,20 @@ def site_create(
             raise _domain_exists_error()
         raise
     return site
+
+
+def _www_pair(domain: str) -> str | None:
+    """The name the "also serve www." option adds: www.<domain>, or for www.<name> the name
+    itself (when that is a name a site may have)."""
+    if domain.startswith("www."):
+        try:
+            return check_name(domain[len("www.") :])
+        except ValidationError:
+            return None
+    try:
+        return check_name(www_name(domain))
+    except ValidationError as exc:  # too long with www., or a panel name
+        raise ValidationError({"www": exc.messages}, code="invalid")
 
 
 def site_update(*, user: User, site: Site, runtime: str, upstream: str | None = None) -> Job:

@@ -63,3 +63,35 @@ def has_ocsp_responder(fullchain: Path) -> bool:
         and isinstance(desc.access_location, x509.UniformResourceIdentifier)
         for desc in aia
     )
+
+
+def certificate_names(pem: bytes | str) -> set[str]:
+    """The DNS names of a PEM chain's leaf certificate (its subjectAltName), lower case;
+    a `*.parent` wildcard is kept as written. ValueError when the PEM has no certificate."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    leaf = x509.load_pem_x509_certificates(data)[0]
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {name.lower().rstrip(".") for name in san.get_values_for_type(x509.DNSName)}
+
+
+def covers(sans: set[str], name: str) -> bool:
+    """Whether a certificate with these names is valid for `name` (one wildcard label)."""
+    if name in sans:
+        return True
+    _label, _dot, parent = name.partition(".")
+    return bool(parent) and f"*.{parent}" in sans
+
+
+def covered_names(fullchain: Path, names: list[str], *, fallback: str) -> set[str]:
+    """Which of `names` the installed certificate is valid for. An unreadable file gives
+    {fallback} (the primary), so the vhost still refers to it and nginx's test says what is
+    wrong with it."""
+    try:
+        sans = certificate_names(fullchain.read_bytes())
+    except (OSError, ValueError) as exc:
+        logger.warning("cannot read the names of %s: %s", fullchain, exc)
+        return {fallback}
+    return {name for name in names if covers(sans, name)}

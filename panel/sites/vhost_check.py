@@ -79,13 +79,22 @@ def _placeholders(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     placeholders: dict[str, Any] = {}
     values: dict[str, str] = {}
-    for index, (key, value) in enumerate(sorted(context.items())):
+    counter = iter(range(1000))
+
+    def token(value: Any) -> str:
+        name = f"npvalue{next(counter):03d}x"
+        values[name] = str(value)
+        return name
+
+    for key, value in sorted(context.items()):
         if key in control or value is None or isinstance(value, bool) or value == "":
             placeholders[key] = value
-            continue
-        token = f"npvalue{index:03d}x"
-        placeholders[key] = token
-        values[token] = str(value)
+        elif isinstance(value, (list, tuple)):
+            # A list (the names in `server_name`): one placeholder per item, so the template's
+            # loops give the same number of arguments and blocks as the real values.
+            placeholders[key] = tuple(token(item) for item in value)
+        else:
+            placeholders[key] = token(value)
     return placeholders, values
 
 

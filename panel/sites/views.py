@@ -8,9 +8,10 @@ import hashlib
 from typing import Any
 
 import idna
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
@@ -22,16 +23,19 @@ from panel.audit.models import AuditLog
 from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
-from panel.sites.models import SiteStatus
+from panel.sites.models import RedirectMode, SiteDomain, SiteStatus
 from panel.web.access import get_site_for, sites_for
 from panel.web.decorators import login_required
 from panel.web.forms import add_service_errors
 from panel.web.paging import paginate
 
+from .domains import to_unicode
 from .forms import (
     SORT_DISK,
     SUSPENDED,
+    AliasForm,
     CertificateUploadForm,
+    RedirectModeForm,
     SiteCreateForm,
     SiteDeleteForm,
     SiteFilterForm,
@@ -86,7 +90,9 @@ def site_list(request: HttpRequest) -> HttpResponse:
         if q := filters.cleaned_data["q"]:
             match = Q()
             for term in _search_terms(q):
-                match |= Q(domain__contains=term)
+                # A site is found by any of its names (an alias such as www.<domain> too).
+                alias = SiteDomain.objects.filter(site=OuterRef("pk"), domain__contains=term)
+                match |= Q(domain__contains=term) | Q(Exists(alias))
             qs = qs.filter(match)
         if status := filters.cleaned_data["status"]:
             if status == SUSPENDED:
@@ -129,6 +135,7 @@ def site_new(request: HttpRequest) -> HttpResponse:
                 runtime=data["runtime"],
                 upstream=data["upstream"],
                 https=data["https"],
+                www=data["www"],
                 **kwargs,
             ),
             lambda form, exc: add_service_errors(form, exc, aliases={"created_by": "owner"}),
@@ -179,6 +186,13 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     context["settings_form"] = forms.get("settings_form") or SiteSettingsForm(site=site)
     context["suspend_form"] = forms.get("suspend_form") or SiteSuspendForm()
     context["hsts_form"] = forms.get("hsts_form") or SiteHstsForm()
+    context["aliases"] = list(site.aliases.all())
+    context["alias_form"] = forms.get("alias_form") or AliasForm()
+    context["redirect_form"] = forms.get("redirect_form") or RedirectModeForm(
+        site=site, aliases=context["aliases"]
+    )
+    context["alias_limit"] = settings.NUSANTARA_SITE_ALIAS_LIMIT
+    context["names"] = _names(site, context["aliases"], certificate)
     context["suspension"] = _suspension(site)
     from panel.tenancy.file_views import upload_context
 
@@ -195,6 +209,24 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
 
     context.update(databases_context(request, site))
     return context
+
+
+def _names(site: Any, aliases: list[Any], certificate: Any) -> list[dict[str, Any]]:
+    """Each of the site's names with what it does and whether the certificate covers it."""
+    covered = set(certificate.domains or []) if certificate is not None else set()
+    if certificate is not None and certificate.status != CertStatus.ISSUED:
+        covered = set()
+    rows = [{"domain": site.domain, "display": site.display_domain, "primary": True}]
+    rows += [{"domain": a.domain, "display": a.display_domain, "primary": False} for a in aliases]
+    canonical = {
+        RedirectMode.TO_PRIMARY: site.domain,
+        RedirectMode.TO_WWW: f"www.{site.domain}",
+        RedirectMode.TO_ALIAS: site.redirect_to,
+    }.get(site.redirect_mode)
+    for row in rows:
+        row["https"] = row["domain"] in covered
+        row["redirects"] = canonical is not None and row["domain"] != canonical
+    return rows
 
 
 def _live_key(site: Any, certificate: Any, jobs: list[Any]) -> str:
@@ -332,6 +364,77 @@ def site_settings(request: HttpRequest, pk: Any) -> HttpResponse:
             return redirect("job_detail", pk=job.pk)
     context = _detail_context(request, site, settings_form=form)
     return render(request, "web/site_detail.html", context)
+
+
+@login_required
+@require_POST
+def site_aliases(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Add another name (field `domain`)."""
+    site = get_site_for(request.user, pk)
+    form = AliasForm(request.POST)
+    if form.is_valid():
+        from panel.sites.aliases import alias_add
+
+        name = form.cleaned_data["domain"]
+        job = _on_form(form, lambda: alias_add(user=request.user, site=site, domain=name))
+        if job is not None:
+            messages.success(
+                request,
+                _("Adding %(name)s to %(domain)s.")
+                % {"name": to_unicode(job.payload["add"]), "domain": site.display_domain},
+            )
+            return redirect("job_detail", pk=job.pk)
+    context = _detail_context(request, site, alias_form=form)
+    return render(request, "web/site_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def site_alias_remove(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Remove one of the site's other names (field `domain`, as stored)."""
+    site = get_site_for(request.user, pk)
+    from panel.sites.aliases import alias_remove
+
+    try:
+        job = alias_remove(user=request.user, site=site, domain=request.POST.get("domain", ""))
+    except (ValidationError, JobBusy) as exc:
+        messages.error(request, _message(exc))
+        return redirect("site_detail", pk=site.pk)
+    messages.success(
+        request,
+        _("Removing %(name)s from %(domain)s.")
+        % {"name": to_unicode(job.payload["remove"]), "domain": site.display_domain},
+    )
+    return redirect("job_detail", pk=job.pk)
+
+
+@login_required
+@require_POST
+def site_redirect(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Serve every name, or redirect the other names to the primary, to www. of it, or to one
+    of its aliases (field `redirect_to`)."""
+    site = get_site_for(request.user, pk)
+    form = RedirectModeForm(request.POST, site=site, aliases=list(site.aliases.all()))
+    if form.is_valid():
+        from panel.sites.aliases import site_set_redirect_mode
+
+        mode = form.cleaned_data["redirect_mode"]
+        target = form.cleaned_data["redirect_to"] or None
+        job = _on_form(
+            form,
+            lambda: site_set_redirect_mode(
+                user=request.user, site=site, mode=mode, redirect_to=target
+            ),
+        )
+        if job is not None:
+            messages.success(
+                request,
+                _("Changing how %(domain)s answers under its other names.")
+                % {"domain": site.display_domain},
+            )
+            return redirect("job_detail", pk=job.pk)
+    context = _detail_context(request, site, redirect_form=form)
+    return render(request, "web/site_detail.html", context, status=400)
 
 
 @login_required

@@ -56,8 +56,29 @@
     });
   }
 
+  // The new-site form's "also serve www." box follows the typed name until the user clicks it:
+  // ticked for an apex name (example.co.id: one label above a public suffix), not for a
+  // subdomain. The suffixes of more than one label come from the server (domains.py).
+  function apexDefault(root) {
+    root.querySelectorAll("input[data-apex-for]").forEach(function (box) {
+      var form = box.closest("form");
+      var input = form && form.querySelector('[name="' + box.getAttribute("data-apex-for") + '"]');
+      if (!input) return;
+      var suffixes = (box.getAttribute("data-apex-suffixes") || "").split("|");
+      var touched = false;
+      box.addEventListener("change", function () { touched = true; });
+      input.addEventListener("input", function () {
+        if (touched) return;
+        var labels = input.value.trim().toLowerCase().replace(/\.$/, "").split(".");
+        var suffix = suffixes.indexOf(labels.slice(-2).join(".")) !== -1 ? 2 : 1;
+        box.checked = labels[0] === "www" || labels.length === suffix + 1;
+      });
+    });
+  }
+
   function enhance(root) {
     autosubmit(root);
+    apexDefault(root);
     conditionalFields(root);
     confirmTyped(root);
   }

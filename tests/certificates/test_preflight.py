@@ -9,6 +9,7 @@ from panel.certificates.preflight import (
     check_challenge_path,
     check_dns,
     local_http_address,
+    preflight_names,
 )
 
 
@@ -62,3 +63,21 @@ def test_name_without_vhost_fails_with_the_status_seen(nginx, unique_domain):
     with pytest.raises(PreflightError) as info:
         check_challenge_path(unique_domain("none"), settle=0.2)
     assert "404" in str(info.value)
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_each_name_is_checked_on_its_own(nginx, live_site, settings):
+    """A site's names go through the checks one by one: the ones that pass are kept, each
+    failing one is named with its own reason."""
+    settings.NUSANTARA_PUBLIC_ADDRESSES = []
+    served = live_site("names").domain
+    passing, failing = preflight_names([served, "not-served.invalid"])
+    assert passing == [served]
+    assert list(failing) == ["not-served.invalid"] and "404" in failing["not-served.invalid"]
+
+    settings.NUSANTARA_PUBLIC_ADDRESSES = ["127.0.0.1"]
+    passing, failing = preflight_names(["localhost", "name-that-does-not-exist.invalid"])
+    assert passing == []
+    assert "does not resolve" in failing["name-that-does-not-exist.invalid"]
+    assert "localhost" in failing["localhost"] and "404" in failing["localhost"]

@@ -20,7 +20,7 @@ from panel.audit.services import audit_record
 from panel.certificates.models import SslCertificate
 from panel.databases.models import Database
 from panel.jobs.models import Job
-from panel.sites.models import Site
+from panel.sites.models import Site, SiteDomain
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -425,6 +425,10 @@ def _full_round_trip_source(tmp_path) -> None:
     Database.objects.create(
         site=site, name=f"{site.system_user}_shop", db_user=f"{site.system_user}_shop"
     )
+    SiteDomain.objects.create(site=site, domain="www.xn--kopi-lwak-v9a.id")
+    Site.objects.filter(pk=site.pk).update(
+        redirect_mode="to_alias", redirect_to="www.xn--kopi-lwak-v9a.id"
+    )
     Job.objects.create(
         type="site.provision",
         status="running",
@@ -442,7 +446,7 @@ def _full_round_trip_source(tmp_path) -> None:
 def _snapshot() -> dict[str, list[dict]]:
     return {
         model.__name__: sorted(model.objects.values(), key=lambda row: str(row["id"]))
-        for model in (*ALL, Database)
+        for model in (*ALL, Database, SiteDomain)
     }
 
 
@@ -456,6 +460,7 @@ def test_export_then_import_into_an_empty_database_loses_nothing(tmp_path):
     assert {table: len(rows) for table, rows in exported.items()} == {
         "users": 4,
         "sites": 5,
+        "site_domains": 1,
         "ssl_certificates": 3,
         "databases": 1,
         "jobs": 4,

@@ -84,8 +84,8 @@ def _site(domain: str, runtime: str = Runtime.STATIC, **fields) -> Site:
     )
 
 
-def _self_signed(domain: str) -> None:
-    key, cert = make_leaf([domain])
+def _self_signed(domain: str, names: list[str] | None = None) -> None:
+    key, cert = make_leaf(names or [domain])
     fullchain, privkey = ngx.cert_paths(domain)
     fullchain.parent.mkdir(parents=True, exist_ok=True)
     fullchain.write_text(cert_pem(cert))
@@ -108,7 +108,14 @@ def vhosts(tmp_path, settings) -> Path:
         _site("https.example"),
         _site("hsts.example", Runtime.PHP, hsts=True),
         _site("suspended.example", suspended_at=timezone.now()),
+        # Other names: redirected to www. over HTTPS, one of them outside the certificate...
+        _site("names.example", redirect_mode="to_www"),
+        # ...and a site moved to a new name (every other name redirects to it), on HTTP.
+        _site("moved.example", redirect_mode="to_alias", redirect_to="new-name.example"),
     ]
+    kinds[-2].alias_override = ["www.names.example", "uncovered.example"]
+    kinds[-1].alias_override = ["new-name.example", "www.moved.example"]
+    _self_signed("names.example", ["names.example", "www.names.example"])
     out = tmp_path / "sites"
     out.mkdir()
     for site in kinds:
@@ -117,6 +124,13 @@ def vhosts(tmp_path, settings) -> Path:
         (out / f"{site.domain}.conf").write_text(ngx.render_site(site))
     assert "Strict-Transport-Security" in (out / "hsts.example.conf").read_text()
     assert "return 503" in (out / "suspended.example.conf").read_text()
+    assert (
+        "return 301 https://www.names.example$request_uri"
+        in (out / "names.example.conf").read_text()
+    )
+    assert (
+        "return 301 http://new-name.example$request_uri" in (out / "moved.example.conf").read_text()
+    )
     return out
 
 

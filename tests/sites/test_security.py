@@ -282,8 +282,9 @@ def _proxy_site(domain: str = "check.example") -> Site:
         ("upstream", "127.0.0.1:3000;\n}\nserver {\n location / { alias /etc/; }\n}\n#"),
         ("upstream", "127.0.0.1:3000 backup"),
         ("upstream", "127.0.0.1:3000;\n    location /etc { alias /etc/; }\n"),
-        ("domain", "check.example other.example"),
-        ("domain", "check.example;\n    include /etc/nginx/nginx.conf"),
+        ("http_serve_names", ["check.example other.example"]),
+        ("http_serve_names", ["check.example;\n    include /etc/nginx/nginx.conf"]),
+        ("http_serve_names", ["check.example", "$host"]),
         ("challenge_root", '/tmp/x";\n    root "/etc'),
         ("max_body_size", "1m;\n    location /p { alias /etc/; }\n    #"),
         ("http_listen", "127.0.0.1:80 default_server"),
@@ -293,6 +294,28 @@ def _proxy_site(domain: str = "check.example") -> Site:
 )
 def test_the_structural_check_refuses_an_injected_value(nginx, key, value):
     context = ngx.vhost_context(_proxy_site())
+    assert ngx.render_vhost(context)  # the honest values pass
+    context[key] = value
+    with pytest.raises(ngx.NginxError, match="nothing was written"):
+        ngx.render_vhost(context)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("canonical", "check.example/ 302 http://evil.example"),
+        ("canonical", "check.example$request_uri;\n    location /x { alias /etc/; }\n#"),
+        ("http_redirect_names", ["www.check.example\n    server_name evil.example"]),
+        ("target_scheme", "https://evil.example#"),
+        ("target_port_suffix", ":8443 permanent"),
+    ],
+)
+def test_the_structural_check_refuses_an_injected_redirect(nginx, key, value):
+    site = _proxy_site()
+    site.redirect_mode = "to_primary"
+    site.alias_override = ["www.check.example"]
+    context = ngx.vhost_context(site)
+    assert context["http_redirect_names"] == ["www.check.example"]
     assert ngx.render_vhost(context)  # the honest values pass
     context[key] = value
     with pytest.raises(ngx.NginxError, match="nothing was written"):

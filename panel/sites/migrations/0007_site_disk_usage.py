@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sites", "0005_site_system_user"),
+        ("sites", "0006_site_domains"),
     ]
 
     operations = [
