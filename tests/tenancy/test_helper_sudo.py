@@ -210,7 +210,10 @@ def test_a_worker_that_is_not_root_reaches_the_helper_through_sudo(sudo_setup):
     assert keys == ["ok", f"1 key(s) written for {site_user}"], out
     keys_file = base / "ssh-keys" / site_user
     assert keys_file.read_text() == key_line + "\n"
-    assert (keys_file.stat().st_uid, keys_file.stat().st_mode & 0o777) == (0, 0o644)
+    assert (keys_file.stat().st_uid, keys_file.stat().st_mode & 0o777) == (
+        0,
+        0o640,
+    )  # root:<site user>: no other site reads it
 
     # Refusals, with the helper's reason, and nothing done.
     assert unknown == ["refused", "refused: unknown verb 'shell'"], out
