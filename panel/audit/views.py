@@ -80,8 +80,8 @@ def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
-def filtered_entries(data: dict) -> object:
-    entries = AuditLog.objects.select_related("actor")
+def filtered_entries(data: dict, user: object) -> object:
+    entries = AuditLog.objects.visible_to(user).select_related("actor")
     if data.get("actor"):
         entries = entries.filter(actor__username=data["actor"].strip())
     if action := data.get("action", "").strip():
@@ -143,7 +143,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data if form.is_valid() else {}
     number = _page_number(request)
     start = (number - 1) * PAGE_SIZE
-    rows = list(filtered_entries(data)[start : start + PAGE_SIZE + 1])
+    rows = list(filtered_entries(data, request.user)[start : start + PAGE_SIZE + 1])
     entries = rows[:PAGE_SIZE]
     for entry in entries:
         entry.details = _details(entry.metadata)
@@ -205,7 +205,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
     data = form.cleaned_data if request.GET else {}
     response = StreamingHttpResponse(
-        _csv_lines(filtered_entries(data)), content_type="text/csv; charset=utf-8"
+        _csv_lines(filtered_entries(data, request.user)), content_type="text/csv; charset=utf-8"
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from panel.common import created_at, updated_at, uuid_pk
+from panel.common import OwnedQuerySet, created_at, updated_at, uuid_pk
 
 
 class CertStatus(models.TextChoices):
@@ -19,6 +19,10 @@ class CertStatus(models.TextChoices):
 class Provider(models.TextChoices):
     LETSENCRYPT = "letsencrypt", _("ACME (Let's Encrypt)")
     CUSTOM = "custom", _("Uploaded certificate")
+
+
+class SslCertificateQuerySet(OwnedQuerySet):
+    owner_field = "site__created_by_id"
 
 
 class SslCertificate(models.Model):
@@ -46,6 +50,8 @@ class SslCertificate(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     created_at = created_at()
     updated_at = updated_at()
+
+    objects = SslCertificateQuerySet.as_manager()
 
     class Meta:
         db_table = "ssl_certificates"

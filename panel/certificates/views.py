@@ -7,8 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from panel.certificates.models import CertStatus
-from panel.web.access import certificates_for
+from panel.certificates.models import CertStatus, SslCertificate
 from panel.web.decorators import login_required
 from panel.web.paging import paginate
 from panel.web.selectors import page_by_ids
@@ -17,7 +16,7 @@ from panel.web.selectors import page_by_ids
 @login_required
 @require_GET
 def certificate_list(request: HttpRequest) -> HttpResponse:
-    qs = certificates_for(request.user).select_related("site", "site__created_by")
+    qs = SslCertificate.objects.visible_to(request.user).select_related("site", "site__created_by")
     status = request.GET.get("status", "")
     if status in CertStatus.values:
         qs = qs.filter(status=status)

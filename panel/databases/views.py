@@ -97,12 +97,13 @@ def _page(request: HttpRequest, site: Any, status: int = 200, **extra: Any) -> H
     return response
 
 
-def _database(site: Any, raw: str) -> Database:
+def _database(request: HttpRequest, site: Any, raw: str) -> Database:
     try:
         pk = uuid.UUID(raw)
     except ValueError:
         raise Http404
-    database = Database.objects.filter(site=site, pk=pk).select_related("site").first()
+    visible = Database.objects.visible_to(request.user)
+    database = visible.filter(site=site, pk=pk).select_related("site").first()
     if database is None:
         raise Http404
     return database
@@ -118,7 +119,7 @@ def site_databases(request: HttpRequest, pk: Any) -> HttpResponse:
 
     try:
         if "delete" in request.POST:
-            database = _database(site, request.POST["delete"])
+            database = _database(request, site, request.POST["delete"])
             database_delete(user=request.user, database=database)
             messages.success(
                 request,
@@ -126,7 +127,7 @@ def site_databases(request: HttpRequest, pk: Any) -> HttpResponse:
             )
             return _back(site)
         if "rotate" in request.POST:
-            database = _database(site, request.POST["rotate"])
+            database = _database(request, site, request.POST["rotate"])
             given = request.POST.get("password", "")
             _job, password = database_set_password(
                 user=request.user, database=database, password=given

@@ -12,8 +12,9 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, job_retry
-from panel.web.access import get_job_for, jobs_for
+from panel.web.access import get_job_for
 from panel.web.decorators import login_required
 from panel.web.paging import paginate
 from panel.web.selectors import latest_jobs, site_names
@@ -25,7 +26,7 @@ from .forms import JobFilterForm
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
     filters = JobFilterForm(request.GET)
-    qs = jobs_for(request.user).select_related("created_by").defer("log", "payload")
+    qs = Job.objects.visible_to(request.user).select_related("created_by").defer("log", "payload")
     status = filters.cleaned_data["status"] if filters.is_valid() else ""
     if status:
         qs = qs.filter(status=status)

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from panel.common import created_at, updated_at, uuid_pk
+from panel.common import OwnedQuerySet, created_at, updated_at, uuid_pk
 
 
 class SiteStatus(models.TextChoices):
@@ -22,6 +22,10 @@ class Runtime(models.TextChoices):
     STATIC = "static", _("Static files")
     PHP = "php", _("PHP (php-fpm)")
     PROXY = "proxy", _("Reverse proxy (Node, Python, ...)")
+
+
+class SiteQuerySet(OwnedQuerySet):
+    owner_field = "created_by_id"
 
 
 class Site(models.Model):
@@ -53,6 +57,8 @@ class Site(models.Model):
     system_user = models.TextField(_("system user"), null=True, blank=True, unique=True)
     created_at = created_at()
     updated_at = updated_at()
+
+    objects = SiteQuerySet.as_manager()
 
     class Meta:
         db_table = "sites"

@@ -22,8 +22,8 @@ from panel.audit.models import AuditLog
 from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
-from panel.sites.models import SiteStatus
-from panel.web.access import get_site_for, sites_for
+from panel.sites.models import Site, SiteStatus
+from panel.web.access import get_site_for
 from panel.web.decorators import login_required
 from panel.web.forms import add_service_errors
 from panel.web.paging import paginate
@@ -60,7 +60,7 @@ def _quota(user: Any) -> dict[str, int] | None:
     """A regular user's site count against their quota (User.site_limit; admins have none)."""
     if user.is_admin:
         return None
-    return {"used": sites_for(user).count(), "limit": user.site_limit}
+    return {"used": Site.objects.visible_to(user).count(), "limit": user.site_limit}
 
 
 def _search_terms(q: str) -> set[str]:
@@ -80,7 +80,7 @@ def _latest_certificate(field: str) -> Subquery:
 @require_GET
 def site_list(request: HttpRequest) -> HttpResponse:
     filters = SiteFilterForm(request.GET)
-    qs = sites_for(request.user).select_related("created_by")
+    qs = Site.objects.visible_to(request.user).select_related("created_by")
     if filters.is_valid():
         if q := filters.cleaned_data["q"]:
             match = Q()

@@ -93,7 +93,7 @@ def site_sftp(request: HttpRequest, pk: Any) -> HttpResponse:
                 key_id = uuid.UUID(request.POST["remove_key"])
             except ValueError:
                 raise Http404
-            key = SiteSshKey.objects.filter(site=site, pk=key_id).first()
+            key = SiteSshKey.objects.visible_to(request.user).filter(site=site, pk=key_id).first()
             if key is None:
                 raise Http404
             sftp_key_remove(user=request.user, site=site, key=key)
