@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record, request_meta
 
 from . import two_factor
@@ -69,7 +70,9 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             recovery = isinstance(device, StaticDevice)
             audit_record(
                 actor=request.user,
-                action="auth.otp_recovery_used" if recovery else "auth.otp_verified",
+                action=AuditAction.AUTH_OTP_RECOVERY_USED
+                if recovery
+                else AuditAction.AUTH_OTP_VERIFIED,
                 target=request.user,
                 metadata=meta,
             )
@@ -81,7 +84,10 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
                 )
             return HttpResponseRedirect(next_url)
         audit_record(
-            actor=request.user, action="auth.otp_failed", target=request.user, metadata=meta
+            actor=request.user,
+            action=AuditAction.AUTH_OTP_FAILED,
+            target=request.user,
+            metadata=meta,
         )
         if throttled:
             form.add_error(

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import HttpRequest
 
+from .actions import AuditAction
 from .models import AuditLog
 from .services import audit_record
 
@@ -35,7 +36,7 @@ class AuditedAdminMixin:
         metadata = {"via": "admin", "fields": _changed_fields(message), **self.audit_metadata(obj)}
         audit_record(
             actor=request.user,
-            action=f"admin.{obj._meta.model_name}.{verb}",
+            action=AuditAction(f"admin.{obj._meta.model_name}.{verb}"),  # e.g. ADMIN_USER_CHANGE
             target=obj,
             metadata=metadata,
         )

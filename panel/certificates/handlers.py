@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
@@ -87,7 +88,7 @@ def obtain(job: Job) -> None:
         mark_serving(cert, expires_at=info.expires_at, serial=info.serial)
         audit_record(
             actor=None,
-            action="ssl.issued",
+            action=AuditAction.SSL_ISSUED,
             target=cert,
             metadata={
                 "site_id": str(site.pk),
@@ -119,7 +120,7 @@ def on_failure(job: Job, message: str) -> None:
     cert.save()
     audit_record(
         actor=None,
-        action="ssl.failed",
+        action=AuditAction.SSL_FAILED,
         target=cert,
         metadata={
             "site_id": str(cert.site_id),
@@ -170,7 +171,7 @@ def on_install_failure(job: Job, message: str) -> None:
         logger.exception("could not remove the staged certificate of job %s", job.pk)
     audit_record(
         actor=None,
-        action="ssl.upload_failed",
+        action=AuditAction.SSL_UPLOAD_FAILED,
         target_type="site",
         target_id=job.site_id,
         metadata={

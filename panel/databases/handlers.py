@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs import secrets
 from panel.jobs.models import Job
@@ -23,7 +24,7 @@ from .models import Database, DatabaseStatus
 from .services import CREATE_JOB, DELETE_JOB, PASSWORD_JOB, PASSWORD_PURPOSE
 
 
-def _audit(job: Job, action: str, **extra: object) -> None:
+def _audit(job: Job, action: AuditAction, **extra: object) -> None:
     audit_record(
         actor=None,
         action=action,
@@ -72,7 +73,11 @@ def _ensure(job: Job) -> None:
         job_log(job, f"database {name} and user {user} ready, ALL on {name} only")
         with transaction.atomic():
             Database.objects.filter(pk=database.pk).update(status=DatabaseStatus.ACTIVE)
-            action = "db.created" if job.type == CREATE_JOB else "db.password_changed"
+            action = (
+                AuditAction.DB_CREATED
+                if job.type == CREATE_JOB
+                else AuditAction.DB_PASSWORD_CHANGED
+            )
             _audit(job, action, db_user=user)
     finally:
         secrets.wipe_secret(job)
@@ -84,7 +89,10 @@ def _ensure_failed(job: Job, message: str) -> None:
         Database.objects.filter(
             pk=job.payload.get("database_id"), status=DatabaseStatus.CREATING
         ).update(status=DatabaseStatus.FAILED)
-    _audit(job, f"{job.type}_failed", error=message)
+    failed = (
+        AuditAction.DB_CREATE_FAILED if job.type == CREATE_JOB else AuditAction.DB_PASSWORD_FAILED
+    )
+    _audit(job, failed, error=message)
 
 
 def _create_retried(job: Job) -> None:
@@ -102,12 +110,12 @@ def _delete(job: Job) -> None:
     job_log(job, f"user {user} and database {name} dropped")
     with transaction.atomic():
         Database.objects.filter(pk=job.payload.get("database_id")).delete()
-        _audit(job, "db.deleted")
+        _audit(job, AuditAction.DB_DELETED)
 
 
 def _delete_failed(job: Job, message: str) -> None:
     Database.objects.filter(pk=job.payload.get("database_id")).update(status=DatabaseStatus.FAILED)
-    _audit(job, "db.delete_failed", error=message)
+    _audit(job, AuditAction.DB_DELETE_FAILED, error=message)
 
 
 def _delete_retried(job: Job) -> None:

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 
 from .models import Job, JobStatus
@@ -77,7 +78,7 @@ def recover(job: Job, reason: str) -> str:
         job_log(current, f"worker lost: {reason}; queued again")
         audit_record(
             actor=None,
-            action="job.requeued",
+            action=AuditAction.JOB_REQUEUED,
             target=current,
             metadata={"type": current.type, "reason": reason, "attempts": current.attempts},
         )

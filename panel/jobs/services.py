@@ -8,17 +8,19 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 
 from .limits import rate_check
 from .models import ACTIVE_STATUSES, Job, JobStatus
+from .types import JobType
 
 TASK = "panel.jobs.runner.run_job"
 # Job types whose retry passes the same rate limits as a new request (panel.jobs.limits).
 RETRY_LIMITS = {
-    "ssl.issue": "ssl.request",
-    "ssl.renew": "ssl.request",
-    "site.update": "site.update",
+    JobType.SSL_ISSUE: "ssl.request",
+    JobType.SSL_RENEW: "ssl.request",
+    JobType.SITE_UPDATE: "site.update",
 }
 
 
@@ -56,7 +58,7 @@ def ensure_site_idle(site_id: Any, exclude: Any = None) -> None:
 
 def job_create(
     *,
-    type: str,
+    type: JobType,
     payload: dict[str, Any],
     user: Any = None,
     site_id: Any = None,
@@ -65,7 +67,9 @@ def job_create(
 ) -> Job:
     """Insert a queued job and enqueue it after commit. With `exclusive`, refuse while the
     site already has an active job (callers lock the site row first). deliver=False: the
-    caller runs it in-process (runner.run_job), e.g. a recovery command with no worker."""
+    caller runs it in-process (runner.run_job), e.g. a recovery command with no worker.
+    `type` must be a JobType (ValueError otherwise)."""
+    type = JobType(type)
     if exclusive and site_id is not None:
         ensure_site_idle(site_id)
     actor = user if getattr(user, "pk", None) else None
@@ -107,6 +111,8 @@ def job_retry(*, job: Job, user: Any) -> Job:
         handler = HANDLERS.get(job.type)
         if handler is not None and handler.on_retry is not None:
             handler.on_retry(job)
-        audit_record(actor=user, action="job.retry", target=job, metadata={"type": job.type})
+        audit_record(
+            actor=user, action=AuditAction.JOB_RETRY, target=job, metadata={"type": job.type}
+        )
         enqueue(job.pk)
     return job

@@ -20,9 +20,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, claim_batch, complete_job, fail_job, job_log, register
+from panel.jobs.types import JobType
 from panel.tenancy import homes, pools, probe
 from panel.tenancy.rootcmd import HelperError
 
@@ -32,14 +34,14 @@ from .models import Runtime, Site, SiteStatus
 logger = logging.getLogger(__name__)
 
 SITE_JOB_TYPES = (
-    "site.provision",
-    "site.update",
-    "site.hsts",
-    "site.suspend",
-    "site.resume",
-    "site.delete",
+    JobType.SITE_PROVISION,
+    JobType.SITE_UPDATE,
+    JobType.SITE_HSTS,
+    JobType.SITE_SUSPEND,
+    JobType.SITE_RESUME,
+    JobType.SITE_DELETE,
 )
-SUSPENSION = {"site.suspend": True, "site.resume": False}
+SUSPENSION = {JobType.SITE_SUSPEND: True, JobType.SITE_RESUME: False}
 BATCH_LIMIT = 1000
 # How long one worker keeps taking new batches before it returns to the queue.
 DRAIN_SECONDS = 60
@@ -59,7 +61,7 @@ class _Plan:
     target: Site | None = None  # the site as the job wants it (what the probe must see)
 
 
-def _audit(job: Job, action: str, domain: str | None, **extra: object) -> None:
+def _audit(job: Job, action: AuditAction, domain: str | None, **extra: object) -> None:
     """The worker's audit entry for a site job's outcome (actor: the system)."""
     audit_record(
         actor=None,
@@ -72,7 +74,11 @@ def _audit(job: Job, action: str, domain: str | None, **extra: object) -> None:
 
 def _site_failed(job: Job, message: str) -> None:
     Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
-    action = "site.provision_failed" if job.type == "site.provision" else "site.delete_failed"
+    action = (
+        AuditAction.SITE_PROVISION_FAILED
+        if job.type == JobType.SITE_PROVISION
+        else AuditAction.SITE_DELETE_FAILED
+    )
     _audit(job, action, job.payload.get("domain"), error=message)
 
 
@@ -82,7 +88,7 @@ def _update_failed(job: Job, message: str) -> None:
     previous = job.payload.get("previous") or {}
     if previous.get("status") != SiteStatus.ACTIVE:
         Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
-    _audit(job, "site.update_failed", job.payload.get("domain"), error=message)
+    _audit(job, AuditAction.SITE_UPDATE_FAILED, job.payload.get("domain"), error=message)
 
 
 def _update_retried(job: Job) -> None:
@@ -93,7 +99,12 @@ def _update_retried(job: Job) -> None:
 def _suspension_failed(job: Job, message: str) -> None:
     """nginx kept the previous vhost, so the site is exactly as it was: only say so (also for
     `site.hsts`: `site.hsts_failed`)."""
-    _audit(job, f"{job.type}_failed", job.payload.get("domain"), error=message)
+    action = {
+        JobType.SITE_HSTS: AuditAction.SITE_HSTS_FAILED,
+        JobType.SITE_SUSPEND: AuditAction.SITE_SUSPEND_FAILED,
+        JobType.SITE_RESUME: AuditAction.SITE_RESUME_FAILED,
+    }[JobType(job.type)]
+    _audit(job, action, job.payload.get("domain"), error=message)
 
 
 def _with_new_settings(job: Job, site: Site) -> Site:
@@ -102,7 +113,7 @@ def _with_new_settings(job: Job, site: Site) -> Site:
     target = copy.copy(site)
     if job.type in SUSPENSION:
         target.suspended_at = job.created_at if SUSPENSION[job.type] else None
-    elif job.type == "site.hsts":
+    elif job.type == JobType.SITE_HSTS:
         target.hsts = bool(job.payload.get("enabled"))
     else:
         target.runtime = job.payload.get("runtime", "")
@@ -121,7 +132,7 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
     """Everything before nginx: create the document root, render the vhost."""
     plan = _Plan(job=job, domain=job.payload.get("domain", ""), site=site)
     try:
-        if job.type == "site.provision":
+        if job.type == JobType.SITE_PROVISION:
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
@@ -133,7 +144,7 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             plan.note = (
                 f"home and document root {site.root_path} ready; vhost rendered ({site.runtime})"
             )
-        elif job.type == "site.update":
+        elif job.type == JobType.SITE_UPDATE:
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
@@ -149,7 +160,7 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             plan.note = f"vhost rendered for {site.runtime} -> {target.runtime}" + (
                 f" ({target.upstream})" if target.upstream else ""
             )
-        elif job.type == "site.hsts":
+        elif job.type == JobType.SITE_HSTS:
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
@@ -193,30 +204,32 @@ def _drop_databases(site: Site) -> str:
 def _finish(plan: _Plan) -> None:
     """The database side of a job whose nginx change went through."""
     job = plan.job
-    if job.type == "site.provision":
+    if job.type == JobType.SITE_PROVISION:
         with transaction.atomic():
             Site.objects.filter(pk=job.site_id).update(status=SiteStatus.ACTIVE)
-            _audit(job, "site.provisioned", plan.domain)
+            _audit(job, AuditAction.SITE_PROVISIONED, plan.domain)
         return
-    if job.type == "site.update":
+    if job.type == JobType.SITE_UPDATE:
         runtime, upstream = job.payload.get("runtime"), job.payload.get("upstream")
         with transaction.atomic():
             Site.objects.filter(pk=job.site_id).update(
                 runtime=runtime, upstream=upstream, status=SiteStatus.ACTIVE
             )
-            _audit(job, "site.updated", plan.domain, runtime=runtime, upstream=upstream)
+            _audit(job, AuditAction.SITE_UPDATED, plan.domain, runtime=runtime, upstream=upstream)
         return
-    if job.type == "site.hsts":
+    if job.type == JobType.SITE_HSTS:
         enabled = bool(job.payload.get("enabled"))
         with transaction.atomic():
             Site.objects.filter(pk=job.site_id).update(hsts=enabled)
-            _audit(job, "site.hsts_changed", plan.domain, enabled=enabled)
+            _audit(job, AuditAction.SITE_HSTS_CHANGED, plan.domain, enabled=enabled)
         return
     if job.type in SUSPENSION:
         suspended_at = job.created_at if SUSPENSION[job.type] else None
         with transaction.atomic():
             Site.objects.filter(pk=job.site_id).update(suspended_at=suspended_at)
-            action = "site.suspended" if SUSPENSION[job.type] else "site.resumed"
+            action = (
+                AuditAction.SITE_SUSPENDED if SUSPENSION[job.type] else AuditAction.SITE_RESUMED
+            )
             _audit(job, action, plan.domain, reason=job.payload.get("reason", ""))
         return
     site = plan.site
@@ -229,7 +242,7 @@ def _finish(plan: _Plan) -> None:
     with transaction.atomic():
         # ssl_certificates rows go with it (ON DELETE CASCADE in the database).
         Site.objects.filter(pk=job.site_id).delete()
-        _audit(job, "site.deleted", plan.domain)
+        _audit(job, AuditAction.SITE_DELETED, plan.domain)
 
 
 def _request_certificate(job: Job) -> None:
@@ -290,7 +303,7 @@ def _prove(plans: list[_Plan]) -> None:
             plan.note += "; " + note
             continue
         plan.error = f"The site is not served as it should be: {exc}"
-        if plan.job.type == "site.update" and plan.site is not None:
+        if plan.job.type == JobType.SITE_UPDATE and plan.site is not None:
             _roll_back_update(plan)
 
 
@@ -319,7 +332,7 @@ def _finish_in_batch(plan: _Plan, summary: str) -> None:
                 return
             _finish(plan)
             complete_job(plan.job)
-            if plan.job.type == "site.provision" and plan.job.payload.get("https"):
+            if plan.job.type == JobType.SITE_PROVISION and plan.job.payload.get("https"):
                 _request_certificate(plan.job)
     except (HelperError, nginx.FilesNotRemoved) as exc:
         # The root helper refused or failed (e.g. removing a home), or files stayed on disk:
@@ -383,13 +396,13 @@ def _run_site_jobs(job: Job) -> None:
             return
 
 
-register("site.provision", on_failure=_site_failed, on_retry=_back_to(SiteStatus.PROVISIONING))(
-    _run_site_jobs
-)
-register("site.update", on_failure=_update_failed, on_retry=_update_retried)(_run_site_jobs)
-register("site.hsts", on_failure=_suspension_failed)(_run_site_jobs)
-register("site.suspend", on_failure=_suspension_failed)(_run_site_jobs)
-register("site.resume", on_failure=_suspension_failed)(_run_site_jobs)
-register("site.delete", on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))(
+register(
+    JobType.SITE_PROVISION, on_failure=_site_failed, on_retry=_back_to(SiteStatus.PROVISIONING)
+)(_run_site_jobs)
+register(JobType.SITE_UPDATE, on_failure=_update_failed, on_retry=_update_retried)(_run_site_jobs)
+register(JobType.SITE_HSTS, on_failure=_suspension_failed)(_run_site_jobs)
+register(JobType.SITE_SUSPEND, on_failure=_suspension_failed)(_run_site_jobs)
+register(JobType.SITE_RESUME, on_failure=_suspension_failed)(_run_site_jobs)
+register(JobType.SITE_DELETE, on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))(
     _run_site_jobs
 )

@@ -22,6 +22,7 @@ from panel.audit.models import AuditLog
 from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
+from panel.jobs.types import JobType
 from panel.sites.models import Site, SiteStatus
 from panel.web.access import get_site_for
 from panel.web.decorators import login_required
@@ -242,7 +243,7 @@ def _suspension(site: Any) -> dict[str, Any] | None:
     if site.suspended_at is None:
         return None
     job = (
-        Job.objects.filter(site_id=site.pk, type="site.suspend", status=JobStatus.SUCCESS)
+        Job.objects.filter(site_id=site.pk, type=JobType.SITE_SUSPEND, status=JobStatus.SUCCESS)
         .select_related("created_by")
         .order_by("-created_at")
         .first()

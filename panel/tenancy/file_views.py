@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from panel.jobs.services import JobBusy
+from panel.jobs.types import JobType
 from panel.web.access import get_site_for
 from panel.web.decorators import login_required
 from panel.web.forms import PanelForm, add_service_errors
@@ -80,7 +81,7 @@ def upload_context(site: Any, jobs: list[Any], form: UploadForm | None = None) -
         "upload_limit": human_size(settings.NUSANTARA_UPLOAD_MAX_SIZE),
         "upload_unpacked_limit": human_size(settings.NUSANTARA_UPLOAD_MAX_UNPACKED),
         "upload_max_entries": settings.NUSANTARA_UPLOAD_MAX_ENTRIES,
-        "last_upload": next((job for job in jobs if job.type == "site.upload"), None),
+        "last_upload": next((job for job in jobs if job.type == JobType.SITE_UPLOAD), None),
     }
 
 

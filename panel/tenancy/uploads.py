@@ -25,16 +25,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from panel.accounts.models import Role, User
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.limits import rate_check_form
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
 from panel.jobs.services import ensure_site_idle, job_create
+from panel.jobs.types import JobType
 from panel.sites.models import Site, SiteStatus
 
 from . import homes, rootcmd, unpack
 
-JOB_TYPE = "site.upload"
+JOB_TYPE = JobType.SITE_UPLOAD
 ZIP_NAME = "upload.zip"
 FILES_DIR = "files"
 # The sub-directory field: plain ASCII names, the grammar the root helper checks again.
@@ -225,7 +227,7 @@ def site_upload(
         )
         audit_record(
             actor=user,
-            action="site.upload",
+            action=AuditAction.SITE_UPLOAD,
             target=site,
             metadata={
                 "domain": site.domain,
@@ -316,7 +318,7 @@ def _run_upload(job: Job) -> None:
         )
         audit_record(
             actor=None,
-            action="site.uploaded",
+            action=AuditAction.SITE_UPLOADED,
             target_type="site",
             target_id=job.site_id,
             metadata={"domain": site.domain, "job_id": str(job.pk), "files": result["files"]},
@@ -328,7 +330,7 @@ def _run_upload(job: Job) -> None:
 def _upload_failed(job: Job, message: str) -> None:
     audit_record(
         actor=None,
-        action="site.upload_failed",
+        action=AuditAction.SITE_UPLOAD_FAILED,
         target_type="site",
         target_id=job.site_id,
         metadata={"domain": job.payload.get("domain"), "job_id": str(job.pk), "error": message},

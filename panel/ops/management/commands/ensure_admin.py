@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from panel.accounts.models import Role, User
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 
 
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             user = User.objects.create_superuser(username, password)
             audit_record(
                 actor=None,
-                action="user.create",
+                action=AuditAction.USER_CREATE,
                 target=user,
                 metadata={"username": username, "role": "admin", "via": "first run"},
             )
