@@ -10,7 +10,11 @@ class CertificatesConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers ssl.issue / ssl.renew in the web and in the worker alike.
-        from . import handlers  # noqa: F401
+        from panel.sites import extensions
+
+        from . import handlers
+
+        extensions.after_site_provisioned.append(handlers.request_after_provisioning)
         from .services import ensure_schedules
 
         # django_q's tables exist after its migrations; post_migrate runs after all of them.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,7 +18,8 @@ from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
-from panel.sites.models import SiteStatus
+from panel.jobs.services import JobBusy
+from panel.sites.models import Site, SiteStatus
 
 from . import acme, staging
 from .files import leaf_info
@@ -30,6 +32,7 @@ from .services import (
     InstallError,
     backoff,
     certificate_install,
+    certificate_request,
     mark_serving,
     switch_to,
 )
@@ -181,6 +184,27 @@ def on_install_failure(job: Job, message: str) -> None:
             "error": message[:1000],
         },
     )
+
+
+def request_after_provisioning(job: Job) -> None:
+    """The customer asked for HTTPS at creation (`https` in the site.provision payload): queue
+    the ACME issuance now that the site is live (after complete_job, so the one-job-per-site
+    rule sees this job as finished; run through panel.sites.extensions). A refusal is logged on
+    the provisioning job; the site itself is live either way."""
+    if not job.payload.get("https"):
+        return
+    try:
+        with transaction.atomic():
+            issue = certificate_request(user=job.created_by, site=Site(pk=job.site_id))
+    except (ValidationError, JobBusy) as exc:
+        reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        job_log(job, f"certificate not requested: {reason}")
+        return
+    except Exception as exc:  # the site is live: a bug here must not undo that
+        logger.exception("certificate request after provisioning %s failed", job.pk)
+        job_log(job, f"certificate not requested: internal error ({exc.__class__.__name__})")
+        return
+    job_log(job, f"certificate requested: job {issue.pk}")
 
 
 register(ISSUE, on_failure=on_failure, on_retry=on_retry)(obtain)

@@ -1,6 +1,7 @@
 """Job handlers for databases: `db.create`, `db.password`, `db.delete`, run by the django-q2
 worker on the node's MariaDB (panel.databases.server), and the part of a site's deletion that
-drops its databases (`drop_site_databases`, called by panel.sites.handlers).
+drops its databases (`before_site_delete`, run by panel.sites.handlers through
+panel.sites.extensions).
 
 All idempotent: `db.create` and `db.password` converge on "database, user with this password,
 ALL on that database only"; `db.delete` drops what exists. The encrypted password is wiped from
@@ -132,6 +133,18 @@ def drop_site_databases(site: Site) -> str:
         return ""
     dropped = server.drop_owned_by(site.system_user)
     return "MariaDB: dropped " + (", ".join(dropped) if dropped else "nothing (already gone)")
+
+
+def before_site_delete(site: Site) -> str:
+    """A `site.delete` job's first step (panel.sites.extensions): the databases, before nginx
+    or the disk are touched, so that a MariaDB that does not answer leaves everything as it was."""
+    try:
+        return drop_site_databases(site)
+    except server.MariaDBError as exc:
+        raise JobFailed(
+            f"The site's databases could not be dropped, so nothing was deleted: {exc} "
+            "Retry the job once MariaDB answers."
+        ) from exc
 
 
 register(CREATE_JOB, on_failure=_ensure_failed, on_retry=_create_retried)(_ensure)

@@ -83,6 +83,13 @@ def databases_context(request: HttpRequest, site: Any, **extra: Any) -> dict[str
     }
 
 
+def databases_card(
+    request: HttpRequest, site: Any, context: dict[str, Any], forms: dict[str, Any]
+) -> dict[str, Any]:
+    """The databases card of the site page (registered in panel.sites.extensions)."""
+    return databases_context(request, site, **forms)
+
+
 def _back(site: Any) -> HttpResponse:
     return redirect(reverse("site_detail", args=[site.pk]) + "#databases")
 

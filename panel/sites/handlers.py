@@ -28,7 +28,7 @@ from panel.jobs.types import JobType
 from panel.tenancy import homes, pools, probe
 from panel.tenancy.rootcmd import HelperError
 
-from . import nginx
+from . import extensions, nginx
 from .models import Runtime, Site, SiteStatus
 
 logger = logging.getLogger(__name__)
@@ -179,26 +179,15 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
                 raise JobFailed("The job does not say which domain to delete.")
             plan.pool_remove = bool(site and site.runtime == Runtime.PHP and homes.isolated(site))
             if site is not None:
-                # Databases first: if MariaDB cannot drop them, nothing else is touched yet.
-                plan.note = _drop_databases(site)
+                # Databases first (panel.databases): if MariaDB cannot drop them, nothing else
+                # is touched yet.
+                notes = [step(site) for step in extensions.before_site_delete]
+                plan.note = "; ".join(note for note in notes if note)
     except (JobFailed, nginx.NginxError, HelperError, OSError) as exc:
         plan.error = str(exc)
     except ValidationError as exc:  # a stored upstream that no longer passes the rules
         plan.error = " ".join(exc.messages)
     return plan
-
-
-def _drop_databases(site: Site) -> str:
-    from panel.databases.handlers import drop_site_databases
-    from panel.databases.server import MariaDBError
-
-    try:
-        return drop_site_databases(site)
-    except MariaDBError as exc:
-        raise JobFailed(
-            f"The site's databases could not be dropped, so nothing was deleted: {exc} "
-            "Retry the job once MariaDB answers."
-        ) from exc
 
 
 def _finish(plan: _Plan) -> None:
@@ -243,27 +232,6 @@ def _finish(plan: _Plan) -> None:
         # ssl_certificates rows go with it (ON DELETE CASCADE in the database).
         Site.objects.filter(pk=job.site_id).delete()
         _audit(job, AuditAction.SITE_DELETED, plan.domain)
-
-
-def _request_certificate(job: Job) -> None:
-    """The customer asked for HTTPS at creation: queue the ACME issuance now that the site is
-    live (after complete_job, so the one-job-per-site rule sees this job as finished). A refusal
-    is logged on the provisioning job; the site itself is live either way."""
-    from panel.certificates.services import certificate_request
-    from panel.jobs.services import JobBusy
-
-    try:
-        with transaction.atomic():
-            issue = certificate_request(user=job.created_by, site=Site(pk=job.site_id))
-    except (ValidationError, JobBusy) as exc:
-        reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        job_log(job, f"certificate not requested: {reason}")
-        return
-    except Exception as exc:  # the site is live: a bug here must not undo that
-        logger.exception("certificate request after provisioning %s failed", job.pk)
-        job_log(job, f"certificate not requested: internal error ({exc.__class__.__name__})")
-        return
-    job_log(job, f"certificate requested: job {issue.pk}")
 
 
 def _pools(plans: list[_Plan], changes: dict[str, str | None]) -> None:
@@ -332,8 +300,9 @@ def _finish_in_batch(plan: _Plan, summary: str) -> None:
                 return
             _finish(plan)
             complete_job(plan.job)
-            if plan.job.type == JobType.SITE_PROVISION and plan.job.payload.get("https"):
-                _request_certificate(plan.job)
+            if plan.job.type == JobType.SITE_PROVISION:
+                for step in extensions.after_site_provisioned:  # e.g. the certificate asked for
+                    step(plan.job)
     except (HelperError, nginx.FilesNotRemoved) as exc:
         # The root helper refused or failed (e.g. removing a home), or files stayed on disk:
         # the job fails naming them, and the site row stays (a retry finishes the removal).

@@ -29,6 +29,7 @@ from panel.web.decorators import login_required
 from panel.web.forms import add_service_errors
 from panel.web.paging import paginate
 
+from . import extensions
 from .forms import (
     SUSPENDED,
     CertificateUploadForm,
@@ -177,20 +178,13 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     context["suspend_form"] = forms.get("suspend_form") or SiteSuspendForm()
     context["hsts_form"] = forms.get("hsts_form") or SiteHstsForm()
     context["suspension"] = _suspension(site)
-    from panel.tenancy.file_views import upload_context
-
-    context.update(upload_context(site, jobs, forms.get("files_form")))
     if request.user.is_admin:
         from panel.sites.nginx import read_vhosts
 
         context["vhost"], context["vhost_rejected"] = read_vhosts(site.domain)
     context["can_change_settings"] = site.status in (SiteStatus.ACTIVE, SiteStatus.FAILED)
-    from panel.tenancy.sftp_views import sftp_context  # the SFTP card
-
-    context.update(sftp_context(request, site))
-    from panel.databases.views import databases_context  # the databases card
-
-    context.update(databases_context(request, site))
+    for card in extensions.site_cards:  # files, SFTP, databases: registered by their apps
+        context.update(card(request, site, context, forms))
     return context
 
 

@@ -10,4 +10,8 @@ class TenancyConfig(AppConfig):
     def ready(self) -> None:
         # Registers the site.migrate_home, site.upload, sftp.keys and sftp.password job
         # handlers in the web process and in every worker.
-        from . import handlers, sftp_handlers, uploads  # noqa: F401
+        from panel.sites import extensions
+
+        from . import file_views, handlers, sftp_handlers, sftp_views, uploads  # noqa: F401
+
+        extensions.site_cards += [file_views.files_card, sftp_views.sftp_card]

@@ -74,6 +74,13 @@ class LogFilterForm(forms.Form):
     cursor = forms.CharField(required=False, max_length=50)
 
 
+def files_card(
+    request: HttpRequest, site: Any, context: dict[str, Any], forms: dict[str, Any]
+) -> dict[str, Any]:
+    """The files card of the site page (registered in panel.sites.extensions)."""
+    return upload_context(site, context["jobs"], forms.get("files_form"))
+
+
 def upload_context(site: Any, jobs: list[Any], form: UploadForm | None = None) -> dict[str, Any]:
     """What the site page's Files card shows (the last upload comes from the jobs it has)."""
     return {

@@ -66,6 +66,13 @@ def sftp_context(request: HttpRequest, site: Any, **forms_: Any) -> dict[str, An
     }
 
 
+def sftp_card(
+    request: HttpRequest, site: Any, context: dict[str, Any], forms: dict[str, Any]
+) -> dict[str, Any]:
+    """The SFTP card of the site page (registered in panel.sites.extensions)."""
+    return sftp_context(request, site, **forms)
+
+
 def _back(site: Any) -> HttpResponse:
     return redirect(reverse("site_detail", args=[site.pk]) + "#sftp")
 
