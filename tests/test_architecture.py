@@ -46,10 +46,6 @@ KNOWN_UPWARD = {
     ("panel/audit/admin.py", "panel.jobs.services"),
     # a retry locks the job's site row
     ("panel/jobs/services.py", "panel.sites.models"),
-    # the certificate card, request and upload still live on the site page's views
-    ("panel/sites/admin.py", "panel.certificates.models"),
-    ("panel/sites/views.py", "panel.certificates.models"),
-    ("panel/sites/views.py", "panel.certificates.services"),
     # homes, pools, the probe and the root helper are tenancy's, and provisioning needs them
     ("panel/sites/handlers.py", "panel.tenancy"),
     ("panel/sites/handlers.py", "panel.tenancy.homes"),
@@ -172,14 +168,14 @@ def test_no_cycle_between_apps_besides_the_known_upward_imports():
 
 
 def test_the_site_page_and_site_jobs_do_not_import_the_apps_built_on_sites():
-    """The cycles sites.views <-> tenancy/databases views and sites.handlers -> databases and
-    certificates are gone: those apps register through panel/sites/extensions.py."""
+    """The cycles sites <-> certificates, sites.views <-> tenancy/databases views and
+    sites.handlers -> databases are gone: those apps register through
+    panel/sites/extensions.py (and the certificates' admin inline in panel/certificates)."""
     built_on_sites = ("panel.tenancy.file_views", "panel.tenancy.sftp_views", "panel.databases")
     for path, name, line, _source, _target in _edges():
         if path.startswith("panel/sites/"):
             assert not name.startswith(built_on_sites), f"{path}:{line} imports {name}"
-            if path == "panel/sites/handlers.py":
-                assert not name.startswith("panel.certificates"), f"{path}:{line} imports {name}"
+            assert not name.startswith("panel.certificates"), f"{path}:{line} imports {name}"
 
 
 def test_no_nginx_module_imports_a_services_module():

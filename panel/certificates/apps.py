@@ -12,9 +12,11 @@ class CertificatesConfig(AppConfig):
         # Registers ssl.issue / ssl.renew in the web and in the worker alike.
         from panel.sites import extensions
 
-        from . import handlers
+        from . import handlers, views
 
         extensions.after_site_provisioned.append(handlers.request_after_provisioning)
+        extensions.site_cards.append(views.upload_card)
+        extensions.site_list_columns.append(views.site_list_columns)
         from .services import ensure_schedules
 
         # django_q's tables exist after its migrations; post_migrate runs after all of them.

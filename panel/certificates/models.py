@@ -69,6 +69,10 @@ class SslCertificate(models.Model):
         return f"{self.site_id} ({self.status})"
 
     @property
+    def pending(self) -> bool:
+        return self.status == CertStatus.PENDING
+
+    @property
     def renewable(self) -> bool:
         """Installed once (serving, or past its expiry): asking the CA again renews it. A
         certificate that was never issued (pending, or its first attempt failed) is requested."""

@@ -15,24 +15,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from panel.audit.admin import ReadOnlyAdminMixin, run_per_object
-from panel.certificates.models import SslCertificate
 
 from .models import Site
-
-
-class CertificateInline(admin.TabularInline):
-    model = SslCertificate
-    fields = ("provider", "status", "expires_at", "failure_count", "error_message")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class SuspendForm(forms.Form):
@@ -59,7 +43,8 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    inlines = [CertificateInline]
+    # panel.certificates.admin adds the site's certificates (it builds on sites, not the reverse).
+    inlines: list[type[admin.options.InlineModelAdmin]] = []
     actions = ["delete_sites", "suspend_sites", "resume_sites"]
 
     @admin.action(description=gettext_lazy("Delete selected sites (site.delete jobs)"))

@@ -1,7 +1,8 @@
 """What the apps built on sites add to a site, without panel/sites importing them (they import
-panel/sites, so the other way round would be an import cycle): the cards of the site page, a
-step before a site's files are deleted, and a step after a site went live. Each app fills these
-lists in its AppConfig.ready(); tests/test_architecture.py keeps the direction."""
+panel/sites, so the other way round would be an import cycle): the cards of the site page, the
+columns of the site list, a step before a site's files are deleted and a step after a site went
+live. Each app fills these lists in its AppConfig.ready(); tests/test_architecture.py keeps the
+direction."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from django.http import HttpRequest
 # (request, site, the page's context so far, the forms the page re-shows) -> more context.
 CardContext = Callable[[HttpRequest, Any, dict[str, Any], dict[str, Any]], dict[str, Any]]
 
-# The site page's cards of other apps (SFTP, files, databases), in registration order.
+# The site page's cards of other apps (certificate upload, files, SFTP, databases).
 site_cards: list[CardContext] = []
+# Columns of the site list: () -> {name: expression} for QuerySet.annotate (e.g. the latest
+# certificate's status and expiry).
+site_list_columns: list[Callable[[], dict[str, Any]]] = []
 # Before a deletion touches nginx or the disk (the site row still exists): each returns a note
 # for the job's log, or raises JobFailed to stop the deletion with nothing removed yet.
 before_site_delete: list[Callable[[Any], str]] = []

@@ -148,20 +148,6 @@ class SiteDeleteForm(PanelForm):
         return typed
 
 
-class CertificateUploadForm(PanelForm):
-    chain_pem = forms.CharField(
-        label=_("Certificate chain (PEM)"),
-        help_text=_("The certificate first, then the intermediate certificates."),
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
-    )
-    key_pem = forms.CharField(
-        label=_("Private key (PEM)"),
-        help_text=_("Stored readable only by the panel; never shown again."),
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
-        strip=False,
-    )
-
-
 # Not a stored status: an active site an administrator suspended (suspended_at set).
 SUSPENDED = "suspended"
 

@@ -12,10 +12,4 @@ urlpatterns = [
     path("sites/<uuid:pk>/suspension/", views.site_suspension, name="site_suspension"),
     path("sites/<uuid:pk>/hsts/", views.site_hsts, name="site_hsts"),
     path("sites/<uuid:pk>/delete/", views.site_delete, name="site_delete"),
-    path("sites/<uuid:pk>/certificate/", views.site_certificate, name="site_certificate"),
-    path(
-        "sites/<uuid:pk>/certificate/upload/",
-        views.site_certificate_upload,
-        name="site_certificate_upload",
-    ),
 ]

@@ -1,5 +1,5 @@
-"""Sites: list, create, detail (with live status), settings, HSTS, delete, certificate request
-and upload."""
+"""Sites: list, create, detail (with live status), settings, HSTS, delete. Other apps add
+their cards and list columns through panel/sites/extensions.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import idna
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from panel.accounts.access import admin_required
 from panel.audit.models import AuditLog
-from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
 from panel.jobs.types import JobType
@@ -32,7 +31,6 @@ from panel.web.paging import paginate
 from . import extensions
 from .forms import (
     SUSPENDED,
-    CertificateUploadForm,
     SiteCreateForm,
     SiteDeleteForm,
     SiteFilterForm,
@@ -73,11 +71,6 @@ def _search_terms(q: str) -> set[str]:
     return {t for t in terms if t}
 
 
-def _latest_certificate(field: str) -> Subquery:
-    latest = SslCertificate.objects.filter(site_id=OuterRef("pk")).order_by("-created_at")
-    return Subquery(latest.values(field)[:1])
-
-
 @login_required
 @require_GET
 def site_list(request: HttpRequest) -> HttpResponse:
@@ -98,9 +91,9 @@ def site_list(request: HttpRequest) -> HttpResponse:
                 qs = qs.filter(status=status)
         if (owner := filters.cleaned_data["owner"].strip()) and request.user.is_admin:
             qs = qs.filter(created_by__username=owner)
-    qs = qs.annotate(
-        cert_status=_latest_certificate("status"), cert_expires=_latest_certificate("expires_at")
-    ).order_by("domain")
+    for columns in extensions.site_list_columns:  # e.g. the latest certificate's status
+        qs = qs.annotate(**columns())
+    qs = qs.order_by("domain")
     page = paginate(request, qs)
     context = {"page": page, "filters": filters, "quota": _quota(request.user)}
     return render(request, "web/site_list.html", context)
@@ -152,7 +145,7 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     live = (
         site.status in BUSY_SITE_STATUSES
         or any(job.status in ACTIVE_STATUSES for job in jobs)
-        or (certificate is not None and certificate.status == CertStatus.PENDING)
+        or (certificate is not None and certificate.pending)
     )
     context = {
         "site": site,
@@ -172,7 +165,6 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
         .select_related("actor")
         .order_by("-created_at")[:SITE_AUDIT_LIMIT]
     )
-    context["upload_form"] = forms.get("upload_form") or CertificateUploadForm()
     context["delete_form"] = forms.get("delete_form") or SiteDeleteForm(site=site)
     context["settings_form"] = forms.get("settings_form") or SiteSettingsForm(site=site)
     context["suspend_form"] = forms.get("suspend_form") or SiteSuspendForm()
@@ -342,74 +334,6 @@ def site_delete(request: HttpRequest, pk: Any) -> HttpResponse:
         return redirect("job_detail", pk=job.pk)
     context = _detail_context(request, site, delete_form=form)
     return render(request, "web/site_detail.html", context)
-
-
-@login_required
-@require_POST
-def site_certificate(request: HttpRequest, pk: Any) -> HttpResponse:
-    site = get_site_for(request.user, pk)
-    from panel.certificates.services import ISSUE, RENEW, certificate_request
-
-    current = site.certificates.order_by("-created_at").first()
-    renew = current is not None and current.renewable
-    try:
-        certificate_request(user=request.user, site=site, job_type=RENEW if renew else ISSUE)
-    except (ValidationError, JobBusy) as exc:
-        messages.error(request, _message(exc))
-    else:
-        messages.success(
-            request,
-            _("Certificate requested for %(domain)s. This page updates when it is issued.")
-            % {"domain": site.display_domain},
-        )
-    return redirect("site_detail", pk=site.pk)
-
-
-@login_required
-@require_POST
-def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
-    site = get_site_for(request.user, pk)
-    form = CertificateUploadForm(request.POST)
-    if form.is_valid():
-        from panel.certificates.services import certificate_upload
-
-        job = _on_form(
-            form,
-            lambda: certificate_upload(
-                user=request.user,
-                site=site,
-                chain_pem=form.cleaned_data["chain_pem"],
-                key_pem=form.cleaned_data["key_pem"],
-            ),
-            _upload_errors,
-        )
-        if job is not None:
-            messages.success(
-                request,
-                _("The certificate passed the checks and is being installed on %(domain)s.")
-                % {"domain": site.display_domain},
-            )
-            return redirect("job_detail", pk=job.pk)
-    # Never echo the private key back into the page.
-    form.data = form.data.copy()
-    form.data["key_pem"] = ""
-    context = _detail_context(request, site, upload_form=form)
-    return render(request, "web/site_detail.html", context)
-
-
-def _upload_errors(form: CertificateUploadForm, exc: ValidationError) -> None:
-    """The upload check raises plain errors with codes; show each under the field it is about."""
-    if hasattr(exc, "error_dict"):
-        add_service_errors(form, exc, aliases={"chain": "chain_pem", "key": "key_pem"})
-        return
-    for error in exc.error_list:
-        code = error.code or ""
-        if code.startswith("key_"):
-            form.add_error("key_pem", error)
-        elif code.startswith("cert_") or code in ("wrong_domain", "not_yet_valid", "expired"):
-            form.add_error("chain_pem", error)
-        else:
-            form.add_error(None, error)
 
 
 def _message(exc: Exception) -> str:
