@@ -2,7 +2,7 @@
 or docstring (Python), a document, a template, a shell script, .ci/run or deploy/ (`panel/...`,
 `docs/....md`, `tests/...py`, `bin/...`, `deploy/...`, `templates/...`, `bench/...`,
 `../shared/...`) is a file or folder of the checkout. A placeholder (`<domain>`, `*.conf`,
-`{dir}`) is a pattern, not a citation, and is skipped."""
+`{dir}`, `...`) is a pattern, not a citation, and is skipped."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PREFIXES = (
 # A path starts after a space, quote, bracket or backtick (not inside a longer path or a URL)
 # and ends on a letter, digit or underscore (a full stop after it ends the sentence).
 PATH = re.compile(r"(?<![\w./<>{}$@:-])(" + PREFIXES + r"/[\w./<>*{}%-]*[\w*>}])")
-PLACEHOLDER = re.compile(r"[<>*{}%]")
+PLACEHOLDER = re.compile(r"[<>*{}%]|\.\.\.")
 
 
 def _files() -> list[str]:
@@ -40,7 +40,7 @@ def _files() -> list[str]:
 
 def _python_prose(text: str):
     """(line, text) of the comments and docstrings of a Python file: its other strings are
-    data (a test's "docs/v1" folder), not citations."""
+    data (a folder name in a test's upload), not citations."""
     tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     previous = tokenize.NEWLINE
     for token in tokens:
