@@ -20,8 +20,10 @@ class DbNow(models.Func):
     template = "NOW()"
     output_field = models.DateTimeField()
 
-    def as_sqlite(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
-        return "CURRENT_TIMESTAMP", []
+    def as_sqlite(
+        self, compiler: Any, connection: Any, **extra_context: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        return "CURRENT_TIMESTAMP", ()
 
 
 def _now() -> DbNow:

@@ -163,7 +163,7 @@ def user_unlock(*, actor: Any, user: User, meta: dict[str, str] | None = None) -
     from axes.utils import reset
 
     with transaction.atomic():
-        removed = reset(username=user.username)
+        removed: int = reset(username=user.username)  # django-axes is untyped
         audit_record(
             actor=actor,
             action=AuditAction.USER_UNLOCK,

@@ -18,6 +18,7 @@ from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record, request_meta
 
 from . import two_factor
+from .access import AuthedRequest
 from .forms import ConfirmDeviceForm, OTPTokenForm, PasswordConfirmForm
 from .services import user_set_password
 
@@ -36,7 +37,7 @@ def _safe_next(request: HttpRequest, fallback: str = "/") -> str:
 
 
 @login_required
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthedRequest) -> HttpResponse:
     form = PasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = user_set_password(
@@ -53,10 +54,11 @@ def password_change(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def otp_verify(request: HttpRequest) -> HttpResponse:
+def otp_verify(request: AuthedRequest) -> HttpResponse:
     """Second step of the login for users with two-factor enabled."""
     next_url = _safe_next(request)
-    if request.user.is_verified() or not two_factor.has_two_factor(request.user):
+    verified = request.user.is_verified()  # type: ignore[attr-defined]  # django_otp adds it
+    if verified or not two_factor.has_two_factor(request.user):
         return HttpResponseRedirect(next_url)
     form = OTPTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -99,7 +101,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def two_factor_status(request: HttpRequest) -> HttpResponse:
+def two_factor_status(request: AuthedRequest) -> HttpResponse:
     enabled = two_factor.has_two_factor(request.user)
     context = {
         "enabled": enabled,
@@ -111,13 +113,13 @@ def two_factor_status(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def two_factor_setup(request: HttpRequest) -> HttpResponse:
+def two_factor_setup(request: AuthedRequest) -> HttpResponse:
     two_factor.totp_start(request.user)
     return redirect("two_factor_confirm")
 
 
 @login_required
-def two_factor_confirm(request: HttpRequest) -> HttpResponse:
+def two_factor_confirm(request: AuthedRequest) -> HttpResponse:
     device = two_factor.pending_device(request.user)
     if device is None:
         return redirect("two_factor")
@@ -144,7 +146,7 @@ def two_factor_confirm(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def two_factor_recovery(request: HttpRequest) -> HttpResponse:
+def two_factor_recovery(request: AuthedRequest) -> HttpResponse:
     """GET shows freshly made recovery codes exactly once; POST makes a new set."""
     if request.method == "POST":
         if not two_factor.has_two_factor(request.user):
@@ -162,7 +164,7 @@ def two_factor_recovery(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def two_factor_disable(request: HttpRequest) -> HttpResponse:
+def two_factor_disable(request: AuthedRequest) -> HttpResponse:
     form = PasswordConfirmForm(request.user, request.POST)
     if not form.is_valid():
         context = {

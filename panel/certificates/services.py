@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -155,7 +155,7 @@ def certificate_install(job: Job) -> SslCertificate:
     """The worker's half of an upload (job `ssl.install`): switch nginx to the staged pair and
     record it. InstallError when nginx refuses it (the previous certificate keeps serving)."""
     domain = job.payload.get("domain", "")
-    site = Site.objects.filter(pk=job.site_id).first()
+    site = Site.objects.of_job(job).first()
     if site is None or site.domain != domain:
         raise InstallError(_("The site no longer exists."))
     if site.status != SiteStatus.ACTIVE:
@@ -184,7 +184,7 @@ def certificate_install(job: Job) -> SslCertificate:
                 "domain": site.domain,
                 "job_id": str(job.pk),
                 "serial": cert.serial,
-                "expires_at": cert.expires_at.isoformat(),
+                "expires_at": info.expires_at.isoformat(),
             },
         )
     return cert
@@ -229,13 +229,17 @@ def mark_expired(now: dt.datetime | None = None) -> int:
                 actor=None,
                 action=AuditAction.SSL_EXPIRED,
                 target=cert,
-                metadata={"site_id": str(cert.site_id), "expires_at": cert.expires_at.isoformat()},
+                # never None here: the row was selected by expires_at <= now
+                metadata={
+                    "site_id": str(cert.site_id),
+                    "expires_at": (cert.expires_at or now).isoformat(),
+                },
             )
             count += 1
     return count
 
 
-def due_for_renewal(now: dt.datetime | None = None):
+def due_for_renewal(now: dt.datetime | None = None) -> QuerySet[SslCertificate]:
     now = now or timezone.now()
     window = now + dt.timedelta(days=settings.NUSANTARA_RENEW_BEFORE_DAYS)
     # Only ACME certificates: an uploaded one is never replaced behind its owner's back.

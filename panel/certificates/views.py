@@ -9,11 +9,12 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import F, OuterRef, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from panel.accounts.access import AuthedRequest
 from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.services import JobBusy
 from panel.sites.views import _detail_context, _message, _on_form
@@ -29,7 +30,7 @@ from .services import ISSUE, RENEW, certificate_request, certificate_upload
 
 @login_required
 @require_GET
-def certificate_list(request: HttpRequest) -> HttpResponse:
+def certificate_list(request: AuthedRequest) -> HttpResponse:
     qs = SslCertificate.objects.visible_to(request.user).select_related("site", "site__created_by")
     status = request.GET.get("status", "")
     if status in CertStatus.values:
@@ -57,7 +58,7 @@ def site_list_columns() -> dict[str, Any]:
 
 
 def upload_card(
-    request: HttpRequest, site: Any, context: dict[str, Any], forms: dict[str, Any]
+    request: AuthedRequest, site: Any, context: dict[str, Any], forms: dict[str, Any]
 ) -> dict[str, Any]:
     """The certificate upload form of the site page (the certificate itself is the page's)."""
     return {"upload_form": forms.get("upload_form") or CertificateUploadForm()}
@@ -65,7 +66,7 @@ def upload_card(
 
 @login_required
 @require_POST
-def site_certificate(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_certificate(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     current = site.certificates.order_by("-created_at").first()
     renew = current is not None and current.renewable
@@ -84,7 +85,7 @@ def site_certificate(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_certificate_upload(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     form = CertificateUploadForm(request.POST)
     if form.is_valid():
@@ -106,8 +107,9 @@ def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
             )
             return redirect("job_detail", pk=job.pk)
     # Never echo the private key back into the page.
-    form.data = form.data.copy()
-    form.data["key_pem"] = ""
+    data = request.POST.copy()
+    data["key_pem"] = ""
+    form.data = data
     context = _detail_context(request, site, upload_form=form)
     return render(request, "web/site_detail.html", context)
 

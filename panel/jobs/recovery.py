@@ -97,7 +97,7 @@ def _queued_task_job_ids() -> set[str] | None:
         broker = get_broker()
         # Redis cannot be searched; an empty queue at least proves a stale task is not in it.
         return set() if broker.queue_size() == 0 else None
-    ids = set()
+    ids: set[Any] = set()
     for row in OrmQ.objects.using(Conf.ORM).all():
         try:
             ids.update(str(arg) for arg in row.task.get("args", ()))

@@ -17,7 +17,7 @@ from .types import JobType
 
 TASK = "panel.jobs.runner.run_job"
 # Job types whose retry passes the same rate limits as a new request (panel.jobs.limits).
-RETRY_LIMITS = {
+RETRY_LIMITS: dict[str, str] = {
     JobType.SSL_ISSUE: "ssl.request",
     JobType.SSL_RENEW: "ssl.request",
     JobType.SITE_UPDATE: "site.update",

@@ -9,11 +9,12 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from panel.accounts.access import AuthedRequest
 from panel.audit.admin import ReadOnlyAdminMixin, run_per_object
 
 from .models import Site
@@ -44,11 +45,11 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "updated_at",
     )
     # panel.certificates.admin adds the site's certificates (it builds on sites, not the reverse).
-    inlines: list[type[admin.options.InlineModelAdmin]] = []
+    inlines = []
     actions = ["delete_sites", "suspend_sites", "resume_sites"]
 
     @admin.action(description=gettext_lazy("Delete selected sites (site.delete jobs)"))
-    def delete_sites(self, request: HttpRequest, queryset: Any) -> None:
+    def delete_sites(self, request: AuthedRequest, queryset: Any) -> None:
         from .services import site_delete
 
         run_per_object(
@@ -60,7 +61,7 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
     @admin.action(description=gettext_lazy("Suspend selected sites (site.suspend jobs)"))
-    def suspend_sites(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+    def suspend_sites(self, request: AuthedRequest, queryset: Any) -> HttpResponse | None:
         from .services import site_suspend
 
         form = SuspendForm(request.POST if "apply" in request.POST else None)
@@ -86,7 +87,7 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return None
 
     @admin.action(description=gettext_lazy("Resume selected sites (site.resume jobs)"))
-    def resume_sites(self, request: HttpRequest, queryset: Any) -> None:
+    def resume_sites(self, request: AuthedRequest, queryset: Any) -> None:
         from .services import site_suspend
 
         run_per_object(

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest
+from panel.accounts.access import AuthedRequest
 
 # (request, site, the page's context so far, the forms the page re-shows) -> more context.
-CardContext = Callable[[HttpRequest, Any, dict[str, Any], dict[str, Any]], dict[str, Any]]
+CardContext = Callable[[AuthedRequest, Any, dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 # The site page's cards of other apps (certificate upload, files, SFTP, databases).
 site_cards: list[CardContext] = []

@@ -34,7 +34,8 @@ class SiteRuntimeForm(PanelForm):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("runtime") != Runtime.PROXY:
             data["upstream"] = None
         return data
@@ -111,7 +112,8 @@ class SiteHstsForm(PanelForm):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("action") == "on" and not data.get("confirm"):
             self.add_error("confirm", _("Confirm that you understand what HSTS does."))
         return data

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ SITE_JOB_TYPES = (
     JobType.SITE_RESUME,
     JobType.SITE_DELETE,
 )
-SUSPENSION = {JobType.SITE_SUSPEND: True, JobType.SITE_RESUME: False}
+SUSPENSION: dict[str, bool] = {JobType.SITE_SUSPEND: True, JobType.SITE_RESUME: False}
 BATCH_LIMIT = 1000
 # How long one worker keeps taking new batches before it returns to the queue.
 DRAIN_SECONDS = 60
@@ -73,7 +74,7 @@ def _audit(job: Job, action: AuditAction, domain: str | None, **extra: object) -
 
 
 def _site_failed(job: Job, message: str) -> None:
-    Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
+    Site.objects.of_job(job).update(status=SiteStatus.FAILED)
     action = (
         AuditAction.SITE_PROVISION_FAILED
         if job.type == JobType.SITE_PROVISION
@@ -87,13 +88,13 @@ def _update_failed(job: Job, message: str) -> None:
     still holds the previous runtime. Only a site that was not served before stays failed."""
     previous = job.payload.get("previous") or {}
     if previous.get("status") != SiteStatus.ACTIVE:
-        Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
+        Site.objects.of_job(job).update(status=SiteStatus.FAILED)
     _audit(job, AuditAction.SITE_UPDATE_FAILED, job.payload.get("domain"), error=message)
 
 
 def _update_retried(job: Job) -> None:
     if (job.payload.get("previous") or {}).get("status") != SiteStatus.ACTIVE:
-        Site.objects.filter(pk=job.site_id).update(status=SiteStatus.PROVISIONING)
+        Site.objects.of_job(job).update(status=SiteStatus.PROVISIONING)
 
 
 def _suspension_failed(job: Job, message: str) -> None:
@@ -121,9 +122,9 @@ def _with_new_settings(job: Job, site: Site) -> Site:
     return target
 
 
-def _back_to(status: str):
+def _back_to(status: str) -> Callable[[Job], None]:
     def on_retry(job: Job) -> None:
-        Site.objects.filter(pk=job.site_id).update(status=status)
+        Site.objects.of_job(job).update(status=status)
 
     return on_retry
 
@@ -195,13 +196,13 @@ def _finish(plan: _Plan) -> None:
     job = plan.job
     if job.type == JobType.SITE_PROVISION:
         with transaction.atomic():
-            Site.objects.filter(pk=job.site_id).update(status=SiteStatus.ACTIVE)
+            Site.objects.of_job(job).update(status=SiteStatus.ACTIVE)
             _audit(job, AuditAction.SITE_PROVISIONED, plan.domain)
         return
     if job.type == JobType.SITE_UPDATE:
         runtime, upstream = job.payload.get("runtime"), job.payload.get("upstream")
         with transaction.atomic():
-            Site.objects.filter(pk=job.site_id).update(
+            Site.objects.of_job(job).update(
                 runtime=runtime, upstream=upstream, status=SiteStatus.ACTIVE
             )
             _audit(job, AuditAction.SITE_UPDATED, plan.domain, runtime=runtime, upstream=upstream)
@@ -209,13 +210,13 @@ def _finish(plan: _Plan) -> None:
     if job.type == JobType.SITE_HSTS:
         enabled = bool(job.payload.get("enabled"))
         with transaction.atomic():
-            Site.objects.filter(pk=job.site_id).update(hsts=enabled)
+            Site.objects.of_job(job).update(hsts=enabled)
             _audit(job, AuditAction.SITE_HSTS_CHANGED, plan.domain, enabled=enabled)
         return
     if job.type in SUSPENSION:
         suspended_at = job.created_at if SUSPENSION[job.type] else None
         with transaction.atomic():
-            Site.objects.filter(pk=job.site_id).update(suspended_at=suspended_at)
+            Site.objects.of_job(job).update(suspended_at=suspended_at)
             action = (
                 AuditAction.SITE_SUSPENDED if SUSPENSION[job.type] else AuditAction.SITE_RESUMED
             )
@@ -230,7 +231,7 @@ def _finish(plan: _Plan) -> None:
     job_log(job, "home, logs, system user and certificate files removed")
     with transaction.atomic():
         # ssl_certificates rows go with it (ON DELETE CASCADE in the database).
-        Site.objects.filter(pk=job.site_id).delete()
+        Site.objects.of_job(job).delete()
         _audit(job, AuditAction.SITE_DELETED, plan.domain)
 
 
@@ -284,10 +285,10 @@ def _roll_back_update(plan: _Plan) -> None:
         nginx.apply({site.domain: nginx.render_site(site)})
         if target.runtime == Runtime.PHP and site.runtime != Runtime.PHP and homes.isolated(site):
             pools.apply({site.domain: None})
-        plan.error += " The previous configuration is back in place."
+        plan.error = f"{plan.error} The previous configuration is back in place."
     except Exception as exc:  # the job fails either way; say that the rollback did not work
         logger.exception("rolling back %s failed", plan.domain)
-        plan.error += f" Going back to the previous configuration failed too: {exc}"
+        plan.error = f"{plan.error} Going back to the previous configuration failed too: {exc}"
 
 
 def _finish_in_batch(plan: _Plan, summary: str) -> None:

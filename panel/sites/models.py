@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Self
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -26,6 +28,10 @@ class Runtime(models.TextChoices):
 
 class SiteQuerySet(OwnedQuerySet):
     owner_field = "created_by_id"
+
+    def of_job(self, job: Any) -> Self:
+        """The site a job is about (none for a job on no site)."""
+        return self.none() if job.site_id is None else self.filter(pk=job.site_id)
 
 
 class Site(models.Model):

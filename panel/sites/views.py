@@ -11,13 +11,13 @@ import idna
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from panel.accounts.access import admin_required
+from panel.accounts.access import AuthedRequest, admin_required
 from panel.audit.models import AuditLog
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
@@ -73,7 +73,7 @@ def _search_terms(q: str) -> set[str]:
 
 @login_required
 @require_GET
-def site_list(request: HttpRequest) -> HttpResponse:
+def site_list(request: AuthedRequest) -> HttpResponse:
     filters = SiteFilterForm(request.GET)
     qs = Site.objects.visible_to(request.user).select_related("created_by")
     if filters.is_valid():
@@ -101,7 +101,7 @@ def site_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def site_new(request: HttpRequest) -> HttpResponse:
+def site_new(request: AuthedRequest) -> HttpResponse:
     form = SiteCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         from panel.sites.services import site_create
@@ -134,7 +134,7 @@ def site_new(request: HttpRequest) -> HttpResponse:
     return render(request, "web/site_new.html", {"form": form, "quota": _quota(request.user)})
 
 
-def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, Any]:
+def _detail_context(request: AuthedRequest, site: Any, **forms: Any) -> dict[str, Any]:
     certificates = list(site.certificates.order_by("-created_at")[:5])
     certificate = certificates[0] if certificates else None
     jobs = list(
@@ -197,7 +197,7 @@ def _live_key(site: Any, certificate: Any, jobs: list[Any]) -> str:
 
 @login_required
 @require_GET
-def site_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_detail(request: AuthedRequest, pk: Any) -> HttpResponse:
     try:
         site = get_site_for(request.user, pk)
     except Http404:
@@ -243,7 +243,7 @@ def _suspension(site: Any) -> dict[str, Any] | None:
 
 @admin_required
 @require_POST
-def site_suspension(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_suspension(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     form = SiteSuspendForm(request.POST)
     suspend = request.POST.get("action") == "suspend"
@@ -266,7 +266,7 @@ def site_suspension(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_hsts(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_hsts(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     form = SiteHstsForm(request.POST)
     if form.is_valid():
@@ -288,7 +288,7 @@ def site_hsts(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_settings(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_settings(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     form = SiteSettingsForm(request.POST, site=site)
     if form.is_valid():
@@ -319,7 +319,7 @@ def site_settings(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_delete(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_delete(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     form = SiteDeleteForm(request.POST, site=site)
     if form.is_valid():

@@ -22,7 +22,7 @@ from . import homes, pools, probe, rootcmd
 
 
 def _migrate_home(job: Job) -> None:
-    site = Site.objects.filter(pk=job.site_id).first()
+    site = Site.objects.of_job(job).first()
     if site is None:
         raise JobFailed("The site no longer exists.")
     user = site.system_user or rootcmd.site_user_name(site.pk)

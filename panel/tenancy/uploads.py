@@ -191,7 +191,7 @@ def _stage(job_id: Any, files: list[UploadedFile], mode: str) -> None:
     if mode == "files":
         (target / FILES_DIR).mkdir(mode=0o700)
     for upload in files:
-        path = target / ZIP_NAME if mode == "zip" else target / FILES_DIR / upload.name
+        path = target / ZIP_NAME if mode == "zip" else target / FILES_DIR / str(upload.name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as out:
             for chunk in upload.chunks():
@@ -254,6 +254,7 @@ def _install(site: Site, staged: Path, subdir: str) -> dict[str, Any]:
     """Run the install as the site user (root helper) or, with isolation off, right here.
     Returns {"ok": True, files, dirs, bytes} or {"ok": False, code, name}."""
     if homes.isolated(site):
+        assert site.system_user  # isolated() says so
         args = [site.system_user, site.domain, str(staged)]
         if subdir:
             args.append(subdir)
@@ -289,7 +290,7 @@ def install_staged(
 def _run_upload(job: Job) -> None:
     staged_root = staged_dir(job.pk)
     try:
-        site = Site.objects.filter(pk=job.site_id).first()
+        site = Site.objects.of_job(job).first()
         if site is None:
             raise JobFailed(_("The site no longer exists."))
         mode = job.payload.get("mode")

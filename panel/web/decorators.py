@@ -11,16 +11,18 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required as django_login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import resolve_url
 
 
-def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def login_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     plain = django_login_required(view)
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if getattr(request, "htmx", False) and not request.user.is_authenticated:
-            page = request.htmx.current_url_abs_path or "/"
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        htmx = getattr(request, "htmx", None)
+        if htmx and not request.user.is_authenticated:
+            page = htmx.current_url_abs_path or "/"
             response = HttpResponse(status=204)
             response["HX-Redirect"] = redirect_to_login(page, resolve_url(settings.LOGIN_URL)).url
             return response

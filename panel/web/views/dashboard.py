@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from panel.accounts.access import AuthedRequest
 from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import Job, JobStatus
 from panel.sites.forms import SUSPENDED
@@ -27,7 +29,7 @@ JOBS_LIMIT = 8
 
 @login_required
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthedRequest) -> HttpResponse:
     user = request.user
     rows = list(
         Site.objects.visible_to(user)
@@ -39,7 +41,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     total_sites = sum(counts.values())
     # A suspended site is counted as "Suspended", not "Active" (it answers 503).
     suspended_active = sum(r["suspended"] for r in rows if r["status"] == SiteStatus.ACTIVE)
-    by_status = []
+    by_status: list[tuple[str, Any, int]] = []
     for value, label in SiteStatus.choices:
         if value == SiteStatus.ACTIVE:
             by_status.append((value, label, counts.get(value, 0) - suspended_active))
