@@ -10,13 +10,17 @@ class CertificatesConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers ssl.issue / ssl.renew in the web and in the worker alike.
+        from panel.audit.names import register_target
         from panel.sites import extensions
+        from panel.sites.domains import to_unicode
 
         from . import handlers, views
+        from .models import SslCertificate
 
         extensions.after_site_provisioned.append(handlers.request_after_provisioning)
         extensions.site_cards.append(views.upload_card)
         extensions.site_list_columns.append(views.site_list_columns)
+        register_target("sslcertificate", SslCertificate, "site__domain", to_unicode)
         from .services import ensure_schedules
 
         # django_q's tables exist after its migrations; post_migrate runs after all of them.

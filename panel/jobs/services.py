@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,11 @@ RETRY_LIMITS: dict[str, str] = {
     JobType.SSL_RENEW: "ssl.request",
     JobType.SITE_UPDATE: "site.update",
 }
+
+
+# How to lock a site's row (SELECT ... FOR UPDATE) by its id: registered by panel.sites in its
+# AppConfig.ready(), as this app builds on no other.
+SITE_LOCKS: list[Callable[[Any], None]] = []
 
 
 class JobBusy(Exception):
@@ -84,15 +90,14 @@ def job_create(
 def job_retry(*, job: Job, user: Any) -> Job:
     """Admins: re-run a failed job as a new attempt of the same row. Raises JobBusy, or
     RateLimited (a ValidationError) when a new request of its kind would be refused."""
-    from panel.sites.models import Site
-
     with transaction.atomic():
         site_id = Job.objects.filter(pk=job.pk).values_list("site_id", flat=True).first()
         if site_id is not None:
             # The site row first, as every other service takes it: two requests for the same
             # site (a retry and a new change) then queue one after the other, and the busy
             # check below cannot race a job another transaction is about to insert.
-            Site.objects.select_for_update().filter(pk=site_id).first()
+            for lock in SITE_LOCKS:
+                lock(site_id)
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status != JobStatus.FAILED:
             raise JobBusy(_("Only a failed job can be retried."))

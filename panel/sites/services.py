@@ -191,6 +191,12 @@ def site_create(
     return site
 
 
+def lock_site_row(site_id: Any) -> None:
+    """SELECT ... FOR UPDATE of one site's row, as every service here takes it first (a job
+    retry in panel.jobs takes it too, through panel.jobs.services.SITE_LOCKS)."""
+    Site.objects.select_for_update().filter(pk=site_id).first()
+
+
 def site_update(*, user: User, site: Site, runtime: str, upstream: str | None = None) -> Job:
     """Queue a `site.update` job that switches the site to another runtime or upstream.
 
