@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     "panel.common",
     "panel.client_ip",
+    "panel.web",
     "panel.audit",
     "panel.accounts",
-    "panel.web",
     "panel.jobs",
     "panel.sites",
     "panel.tenancy",
@@ -41,10 +41,6 @@ LAYERS = [
 PAGES = ("views", "health", "urls", "templatetags")
 
 KNOWN_UPWARD = {
-    # the audit page checks the admin role with the accounts' helper; the admin actions' helper
-    # reports a busy site
-    ("panel/audit/views.py", "panel.accounts.access"),
-    ("panel/audit/admin.py", "panel.jobs.services"),
     # homes, pools, the probe and the root helper are tenancy's, and provisioning needs them
     ("panel/sites/handlers.py", "panel.tenancy"),
     ("panel/sites/handlers.py", "panel.tenancy.homes"),

@@ -1,19 +1,17 @@
-"""Access helpers for views: admin-only pages are a 404 for everyone else."""
+"""Access helpers for views: admin-only pages are a 404 for everyone else (admin_required, kept
+in panel/web/decorators.py so that the apps below accounts can use it too), and the request type
+of a signed-in view."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest
-from django.http.response import HttpResponseBase
+from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
+
+from panel.web.decorators import admin_required
 
 from .models import User
 
-View = Callable[..., HttpResponseBase]
+__all__ = ["AuthedRequest", "admin_required"]
 
 
 class AuthedRequest(HttpRequest):
@@ -23,16 +21,3 @@ class AuthedRequest(HttpRequest):
 
     user: User
     htmx: HtmxDetails
-
-
-def admin_required(view: View) -> View:
-    """Anonymous -> login redirect; signed-in non-admin -> 404 (the page does not exist)."""
-
-    @login_required
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not getattr(request.user, "is_admin", False):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapper

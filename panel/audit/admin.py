@@ -51,17 +51,22 @@ class AuditedAdminMixin:
 
 
 def run_per_object(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, objects: Any, call: Any, done: str
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    objects: Any,
+    call: Any,
+    done: str,
+    refusals: tuple[type[Exception], ...] = (),
 ) -> None:
-    """Admin actions call the panel's services: one call per object, each refusal reported with
-    the object's name and the service's words, the number done at the end."""
-    from panel.jobs.services import JobBusy
-
+    """Admin actions call the panel's services: one call per object, each refusal (a
+    ValidationError, PermissionDenied, or one of `refusals` such as JobBusy) reported with the
+    object's name and the service's words, the number done at the end."""
+    refused: tuple[type[Exception], ...] = (ValidationError, PermissionDenied, *refusals)
     queued = 0
     for obj in objects:
         try:
             call(obj)
-        except (ValidationError, JobBusy, PermissionDenied) as exc:
+        except refused as exc:
             reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             modeladmin.message_user(request, f"{obj}: {reason}", messages.ERROR)
         else:

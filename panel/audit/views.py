@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
-from panel.accounts.access import admin_required
+from panel.web.decorators import admin_required
 
 from .models import AuditLog
 from .names import attach_target_names

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from panel.accounts.access import AuthedRequest
 from panel.audit.admin import ReadOnlyAdminMixin, run_per_object
+from panel.jobs.services import JobBusy
 
 from .models import Site
 
@@ -58,6 +59,7 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             queryset,
             lambda site: site_delete(user=request.user, site=site),
             _("%(count)s site(s) are being deleted."),
+            refusals=(JobBusy,),
         )
 
     @admin.action(description=gettext_lazy("Suspend selected sites (site.suspend jobs)"))
@@ -83,6 +85,7 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             queryset,
             lambda site: site_suspend(user=request.user, site=site, suspend=True, reason=reason),
             _("%(count)s site(s) are being suspended."),
+            refusals=(JobBusy,),
         )
         return None
 
@@ -96,4 +99,5 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             queryset,
             lambda site: site_suspend(user=request.user, site=site, suspend=False),
             _("%(count)s site(s) are being resumed."),
+            refusals=(JobBusy,),
         )
