@@ -17,9 +17,9 @@ class CertificatesConfig(AppConfig):
         from . import handlers, views
         from .models import SslCertificate
 
-        extensions.after_site_provisioned.append(handlers.request_after_provisioning)
-        extensions.site_cards.append(views.upload_card)
-        extensions.site_list_columns.append(views.site_list_columns)
+        extensions.add(extensions.after_site_provisioned, handlers.request_after_provisioning)
+        extensions.add(extensions.site_cards, views.upload_card)
+        extensions.add(extensions.site_list_columns, views.site_list_columns)
         register_target("sslcertificate", SslCertificate, "site__domain", to_unicode)
         from .services import ensure_schedules
 

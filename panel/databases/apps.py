@@ -14,5 +14,5 @@ class DatabasesConfig(AppConfig):
 
         from . import handlers, views
 
-        extensions.before_site_delete.append(handlers.before_site_delete)
-        extensions.site_cards.append(views.databases_card)
+        extensions.add(extensions.before_site_delete, handlers.before_site_delete)
+        extensions.add(extensions.site_cards, views.databases_card)

@@ -17,4 +17,5 @@ class SitesConfig(AppConfig):
         from .models import Site
 
         register_target("site", Site, "domain", to_unicode)
-        SITE_LOCKS.append(services.lock_site_row)
+        if services.lock_site_row not in SITE_LOCKS:  # ready() may run again (tests)
+            SITE_LOCKS.append(services.lock_site_row)

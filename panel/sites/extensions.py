@@ -11,6 +11,13 @@ from typing import Any
 
 from panel.accounts.access import AuthedRequest
 
+
+def add[Hook](hooks: list[Hook], hook: Hook) -> None:
+    """Register `hook` once (an app's ready() may run again, e.g. in tests)."""
+    if hook not in hooks:
+        hooks.append(hook)
+
+
 # (request, site, the page's context so far, the forms the page re-shows) -> more context.
 CardContext = Callable[[AuthedRequest, Any, dict[str, Any], dict[str, Any]], dict[str, Any]]
 

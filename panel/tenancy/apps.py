@@ -14,4 +14,5 @@ class TenancyConfig(AppConfig):
 
         from . import file_views, handlers, sftp_handlers, sftp_views, uploads  # noqa: F401
 
-        extensions.site_cards += [file_views.files_card, sftp_views.sftp_card]
+        extensions.add(extensions.site_cards, file_views.files_card)
+        extensions.add(extensions.site_cards, sftp_views.sftp_card)
