@@ -99,7 +99,7 @@ FORM_CLASSES = [
     "panel.sites.forms.SiteSettingsForm",
     "panel.sites.forms.SiteSuspendForm",
     "panel.sites.forms.SiteDeleteForm",
-    "panel.sites.forms.CertificateUploadForm",
+    "panel.certificates.forms.CertificateUploadForm",
     "panel.sites.forms.SiteFilterForm",
     "panel.jobs.forms.JobFilterForm",
     "panel.audit.views.AuditFilterForm",

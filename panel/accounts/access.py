@@ -1,25 +1,23 @@
-"""Access helpers for views: admin-only pages are a 404 for everyone else."""
+"""Access helpers for views: admin-only pages are a 404 for everyone else (admin_required, kept
+in panel/web/decorators.py so that the apps below accounts can use it too), and the request type
+of a signed-in view."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
+from django.http import HttpRequest
+from django_htmx.middleware import HtmxDetails
 
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from panel.web.decorators import admin_required
 
-View = Callable[..., HttpResponse]
+from .models import User
+
+__all__ = ["AuthedRequest", "admin_required"]
 
 
-def admin_required(view: View) -> View:
-    """Anonymous -> login redirect; signed-in non-admin -> 404 (the page does not exist)."""
+class AuthedRequest(HttpRequest):
+    """The request a view behind login_required (or admin_required) gets: a signed-in panel
+    user, and django-htmx's details. Only for the type checker; at run time it is the same
+    HttpRequest."""
 
-    @login_required
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not getattr(request.user, "is_admin", False):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapper
+    user: User
+    htmx: HtmxDetails

@@ -8,4 +8,9 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
+        from panel.audit.names import register_target
+
         from . import signals  # noqa: F401
+        from .models import User
+
+        register_target("user", User, "username")

@@ -6,6 +6,8 @@ the first successful login (must_update is always True).
 
 from __future__ import annotations
 
+from typing import Any
+
 import bcrypt
 from django.contrib.auth.hashers import BasePasswordHasher, mask_hash
 from django.utils.crypto import constant_time_compare
@@ -30,7 +32,7 @@ class V0BcryptPasswordHasher(BasePasswordHasher):
             return False
         return constant_time_compare(result, original.encode())
 
-    def safe_summary(self, encoded: str) -> dict[str, str]:
+    def safe_summary(self, encoded: str) -> dict[Any, Any]:
         return {"algorithm": self.algorithm, "hash": mask_hash(encoded.partition("$")[2])}
 
     def must_update(self, encoded: str) -> bool:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 
 from .models import Role, User
@@ -47,7 +48,7 @@ def user_create(
         user.save()
         audit_record(
             actor=actor,
-            action="user.create",
+            action=AuditAction.USER_CREATE,
             target=user,
             metadata={"username": user.username, "role": user.role, **(meta or {})},
         )
@@ -69,7 +70,7 @@ def user_set_role(*, actor: Any, user: User, role: str, meta: dict[str, str] | N
         user.save(update_fields=["role", "updated_at"])
         audit_record(
             actor=actor,
-            action="user.role_change",
+            action=AuditAction.USER_ROLE_CHANGE,
             target=user,
             metadata={"username": user.username, "from": old, "to": role, **(meta or {})},
         )
@@ -99,7 +100,7 @@ def user_set_max_sites(
         user.save(update_fields=["max_sites", "updated_at"])
         audit_record(
             actor=actor,
-            action="user.quota_change",
+            action=AuditAction.USER_QUOTA_CHANGE,
             target=user,
             metadata={"username": user.username, "from": old, "to": max_sites, **(meta or {})},
         )
@@ -120,7 +121,7 @@ def user_set_active(
         user.save(update_fields=["is_active", "updated_at"])
         audit_record(
             actor=actor,
-            action="user.activate" if is_active else "user.deactivate",
+            action=AuditAction.USER_ACTIVATE if is_active else AuditAction.USER_DEACTIVATE,
             target=user,
             metadata={"username": user.username, **(meta or {})},
         )
@@ -139,7 +140,7 @@ def user_set_password(
         own = getattr(actor, "pk", None) == user.pk
         audit_record(
             actor=actor,
-            action="user.password_change" if own else "user.password_reset",
+            action=AuditAction.USER_PASSWORD_CHANGE if own else AuditAction.USER_PASSWORD_RESET,
             target=user,
             metadata={"username": user.username, **(meta or {})},
         )
@@ -162,10 +163,10 @@ def user_unlock(*, actor: Any, user: User, meta: dict[str, str] | None = None) -
     from axes.utils import reset
 
     with transaction.atomic():
-        removed = reset(username=user.username)
+        removed: int = reset(username=user.username)  # django-axes is untyped
         audit_record(
             actor=actor,
-            action="user.unlock",
+            action=AuditAction.USER_UNLOCK,
             target=user,
             metadata={"username": user.username, "attempts_cleared": removed, **(meta or {})},
         )

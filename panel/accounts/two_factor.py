@@ -11,6 +11,7 @@ from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 
 RECOVERY_CODE_COUNT = 10
@@ -60,14 +61,16 @@ def totp_confirm(*, user: Any, device: TOTPDevice, token: str, meta: dict) -> li
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = _new_recovery_codes(user)
-        audit_record(actor=user, action="auth.2fa_enable", target=user, metadata=meta)
+        audit_record(actor=user, action=AuditAction.AUTH_2FA_ENABLE, target=user, metadata=meta)
     return codes
 
 
 def recovery_regenerate(*, user: Any, meta: dict) -> list[str]:
     with transaction.atomic():
         codes = _new_recovery_codes(user)
-        audit_record(actor=user, action="auth.recovery_regenerate", target=user, metadata=meta)
+        audit_record(
+            actor=user, action=AuditAction.AUTH_RECOVERY_REGENERATE, target=user, metadata=meta
+        )
     return codes
 
 
@@ -80,7 +83,7 @@ def two_factor_disable(*, actor: Any, user: Any, meta: dict) -> None:
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
-        audit_record(actor=actor, action="auth.2fa_disable", target=user, metadata=meta)
+        audit_record(actor=actor, action=AuditAction.AUTH_2FA_DISABLE, target=user, metadata=meta)
 
 
 def verify_any(user: Any, token: str) -> tuple[TOTPDevice | StaticDevice | None, bool]:

@@ -9,7 +9,7 @@ from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, Min, OuterRef, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from panel.audit.services import request_meta
 
 from . import services, two_factor
-from .access import admin_required
+from .access import AuthedRequest, admin_required
 from .forms import RoleForm, SiteQuotaForm, UserCreateForm
 from .models import Role, User
 
@@ -25,7 +25,7 @@ PAGE_SIZE = 50
 
 
 @admin_required
-def user_list(request: HttpRequest) -> HttpResponse:
+def user_list(request: AuthedRequest) -> HttpResponse:
     # PostgreSQL text cannot hold NUL (a 500), and no username has one.
     query = request.GET.get("q", "").replace("\x00", "").strip()[:150]
     users = User.objects.annotate(
@@ -38,7 +38,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-def user_new(request: HttpRequest) -> HttpResponse:
+def user_new(request: AuthedRequest) -> HttpResponse:
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -57,7 +57,7 @@ def user_new(request: HttpRequest) -> HttpResponse:
     return render(request, "users/new.html", {"form": form})
 
 
-def _quota_form(request: HttpRequest, user: User) -> SiteQuotaForm:
+def _quota_form(request: AuthedRequest, user: User) -> SiteQuotaForm:
     posted = request.method == "POST" and request.POST.get("action") == "quota"
     return SiteQuotaForm(
         request.POST if posted else None,
@@ -66,7 +66,7 @@ def _quota_form(request: HttpRequest, user: User) -> SiteQuotaForm:
     )
 
 
-def _apply(request: HttpRequest, user: User) -> tuple[bool, SetPasswordForm | None, RoleForm]:
+def _apply(request: AuthedRequest, user: User) -> tuple[bool, SetPasswordForm | None, RoleForm]:
     """Run the action the detail page posted; returns (done, password form, role form)."""
     action = request.POST.get("action")
     meta = request_meta(request)
@@ -148,7 +148,7 @@ def _site_totals(user: User) -> dict[str, object]:
 
 
 @admin_required
-def user_detail(request: HttpRequest, pk: str) -> HttpResponse:
+def user_detail(request: AuthedRequest, pk: str) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
     password_form: SetPasswordForm | None = None
     role_form = RoleForm(initial={"role": user.role})

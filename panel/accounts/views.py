@@ -14,9 +14,11 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record, request_meta
 
 from . import two_factor
+from .access import AuthedRequest
 from .forms import ConfirmDeviceForm, OTPTokenForm, PasswordConfirmForm
 from .services import user_set_password
 
@@ -35,7 +37,7 @@ def _safe_next(request: HttpRequest, fallback: str = "/") -> str:
 
 
 @login_required
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthedRequest) -> HttpResponse:
     form = PasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = user_set_password(
@@ -52,10 +54,11 @@ def password_change(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def otp_verify(request: HttpRequest) -> HttpResponse:
+def otp_verify(request: AuthedRequest) -> HttpResponse:
     """Second step of the login for users with two-factor enabled."""
     next_url = _safe_next(request)
-    if request.user.is_verified() or not two_factor.has_two_factor(request.user):
+    verified = request.user.is_verified()  # type: ignore[attr-defined]  # django_otp adds it
+    if verified or not two_factor.has_two_factor(request.user):
         return HttpResponseRedirect(next_url)
     form = OTPTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -69,7 +72,9 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             recovery = isinstance(device, StaticDevice)
             audit_record(
                 actor=request.user,
-                action="auth.otp_recovery_used" if recovery else "auth.otp_verified",
+                action=AuditAction.AUTH_OTP_RECOVERY_USED
+                if recovery
+                else AuditAction.AUTH_OTP_VERIFIED,
                 target=request.user,
                 metadata=meta,
             )
@@ -81,7 +86,10 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
                 )
             return HttpResponseRedirect(next_url)
         audit_record(
-            actor=request.user, action="auth.otp_failed", target=request.user, metadata=meta
+            actor=request.user,
+            action=AuditAction.AUTH_OTP_FAILED,
+            target=request.user,
+            metadata=meta,
         )
         if throttled:
             form.add_error(
@@ -93,7 +101,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def two_factor_status(request: HttpRequest) -> HttpResponse:
+def two_factor_status(request: AuthedRequest) -> HttpResponse:
     enabled = two_factor.has_two_factor(request.user)
     context = {
         "enabled": enabled,
@@ -105,13 +113,13 @@ def two_factor_status(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def two_factor_setup(request: HttpRequest) -> HttpResponse:
+def two_factor_setup(request: AuthedRequest) -> HttpResponse:
     two_factor.totp_start(request.user)
     return redirect("two_factor_confirm")
 
 
 @login_required
-def two_factor_confirm(request: HttpRequest) -> HttpResponse:
+def two_factor_confirm(request: AuthedRequest) -> HttpResponse:
     device = two_factor.pending_device(request.user)
     if device is None:
         return redirect("two_factor")
@@ -138,7 +146,7 @@ def two_factor_confirm(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def two_factor_recovery(request: HttpRequest) -> HttpResponse:
+def two_factor_recovery(request: AuthedRequest) -> HttpResponse:
     """GET shows freshly made recovery codes exactly once; POST makes a new set."""
     if request.method == "POST":
         if not two_factor.has_two_factor(request.user):
@@ -156,7 +164,7 @@ def two_factor_recovery(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def two_factor_disable(request: HttpRequest) -> HttpResponse:
+def two_factor_disable(request: AuthedRequest) -> HttpResponse:
     form = PasswordConfirmForm(request.user, request.POST)
     if not form.is_valid():
         context = {

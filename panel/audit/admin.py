@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import HttpRequest
 
+from .actions import AuditAction
 from .models import AuditLog
 from .services import audit_record
 
@@ -35,7 +36,7 @@ class AuditedAdminMixin:
         metadata = {"via": "admin", "fields": _changed_fields(message), **self.audit_metadata(obj)}
         audit_record(
             actor=request.user,
-            action=f"admin.{obj._meta.model_name}.{verb}",
+            action=AuditAction(f"admin.{obj._meta.model_name}.{verb}"),  # e.g. ADMIN_USER_CHANGE
             target=obj,
             metadata=metadata,
         )
@@ -50,17 +51,22 @@ class AuditedAdminMixin:
 
 
 def run_per_object(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, objects: Any, call: Any, done: str
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    objects: Any,
+    call: Any,
+    done: str,
+    refusals: tuple[type[Exception], ...] = (),
 ) -> None:
-    """Admin actions call the panel's services: one call per object, each refusal reported with
-    the object's name and the service's words, the number done at the end."""
-    from panel.jobs.services import JobBusy
-
+    """Admin actions call the panel's services: one call per object, each refusal (a
+    ValidationError, PermissionDenied, or one of `refusals` such as JobBusy) reported with the
+    object's name and the service's words, the number done at the end."""
+    refused: tuple[type[Exception], ...] = (ValidationError, PermissionDenied, *refusals)
     queued = 0
     for obj in objects:
         try:
             call(obj)
-        except (ValidationError, JobBusy, PermissionDenied) as exc:
+        except refused as exc:
             reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             modeladmin.message_user(request, f"{obj}: {reason}", messages.ERROR)
         else:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any, Self
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from panel.common import created_at
+from panel.common import created_at, sees_everything
+
+
+class AuditLogQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> Self:
+        """The audit log is for administrators only: everyone else sees no entry of it."""
+        return self if sees_everything(user) else self.none()
 
 
 class AuditLog(models.Model):
@@ -25,6 +33,8 @@ class AuditLog(models.Model):
     target_id = models.TextField(_("target id"), null=True, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, db_default={})
     created_at = created_at()
+
+    objects = AuditLogQuerySet.as_manager()
 
     class Meta:
         db_table = "audit_logs"

@@ -1,24 +1,24 @@
 """The name an audit entry's target goes by (a site's domain, a user's name, a certificate's
-domain) instead of its UUID: one query per target type on the page, whatever its length."""
+domain) instead of its UUID: one query per target type on the page, whatever its length. Each app
+registers its target types in its AppConfig.ready() (the audit log builds on no other app)."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+# target_type -> (model, the lookup of its name, how a name is shown)
+TARGETS: dict[str, tuple[Any, str, Callable[[str], str]]] = {}
 
-def _lookups() -> dict[str, tuple[Any, str]]:
-    from panel.accounts.models import User
-    from panel.certificates.models import SslCertificate
-    from panel.sites.models import Site
 
-    return {
-        "site": (Site, "domain"),
-        "user": (User, "username"),
-        "sslcertificate": (SslCertificate, "site__domain"),
-    }
+def register_target(
+    target_type: str, model: Any, name_field: str, shown: Callable[[str], str] = str
+) -> None:
+    """Name the targets of this type by `name_field` of `model` (e.g. a site by its domain,
+    shown in Unicode)."""
+    TARGETS[target_type] = (model, name_field, shown)
 
 
 def _as_uuid(value: str | None) -> uuid.UUID | None:
@@ -29,27 +29,23 @@ def _as_uuid(value: str | None) -> uuid.UUID | None:
 
 
 def _shown(target_type: str, name: str) -> str:
-    if target_type in ("site", "sslcertificate"):
-        from panel.sites.domains import to_unicode
-
-        return to_unicode(name)
-    return name
+    target = TARGETS.get(target_type)
+    return target[2](name) if target else name
 
 
 def attach_target_names(entries: Iterable[Any]) -> None:
     """Set `entry.target_name` on each entry: the live name of its target, else (the target was
     deleted) the `domain` or `username` its metadata recorded, else ""."""
     entries = list(entries)
-    lookups = _lookups()
     wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
     for entry in entries:
         key = _as_uuid(entry.target_id)
-        if entry.target_type in lookups and key is not None:
+        if entry.target_type in TARGETS and key is not None:
             wanted[entry.target_type].add(key)
     names: dict[tuple[str, str], str] = {}
     for target_type, ids in wanted.items():
-        model, field = lookups[target_type]
-        for pk, name in model.objects.filter(pk__in=ids).values_list("pk", field):
+        model, field, _shown_as = TARGETS[target_type]
+        for pk, name in model._default_manager.filter(pk__in=ids).values_list("pk", field):
             if name:
                 names[(target_type, str(pk))] = _shown(target_type, name)
     for entry in entries:

@@ -8,6 +8,7 @@ from django.db import models
 
 from panel.client_ip import client_ip
 
+from .actions import AuditAction
 from .models import AuditLog
 
 # Keys that must never be stored, whatever a caller passes by mistake.
@@ -40,13 +41,15 @@ def _scrub(value: Any) -> Any:
 def audit_record(
     *,
     actor: Any,
-    action: str,
+    action: AuditAction,
     target: models.Model | None = None,
     target_type: str | None = None,
     target_id: Any = None,
     metadata: dict[str, Any] | None = None,
 ) -> AuditLog:
-    """Insert one audit row. `target` fills target_type/target_id from a model instance."""
+    """Insert one audit row. `target` fills target_type/target_id from a model instance.
+    `action` must be an AuditAction (ValueError otherwise: a typo never reaches the log)."""
+    action = AuditAction(action)
     if target is not None:
         target_type = target_type or target._meta.model_name
         target_id = target_id if target_id is not None else target.pk

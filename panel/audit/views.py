@@ -12,16 +12,19 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
-from panel.accounts.access import admin_required
+from panel.web.decorators import admin_required
 
 from .models import AuditLog
 from .names import attach_target_names
@@ -68,7 +71,8 @@ class AuditFilterForm(forms.Form):
         return self._clean_day("date_to")
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", _("The end date is before the start date."))
@@ -80,8 +84,8 @@ def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
-def filtered_entries(data: dict) -> object:
-    entries = AuditLog.objects.select_related("actor")
+def filtered_entries(data: dict[str, Any], user: object) -> QuerySet[AuditLog]:
+    entries = AuditLog.objects.visible_to(user).select_related("actor")
     if data.get("actor"):
         entries = entries.filter(actor__username=data["actor"].strip())
     if action := data.get("action", "").strip():
@@ -143,7 +147,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data if form.is_valid() else {}
     number = _page_number(request)
     start = (number - 1) * PAGE_SIZE
-    rows = list(filtered_entries(data)[start : start + PAGE_SIZE + 1])
+    rows: list[Any] = list(filtered_entries(data, request.user)[start : start + PAGE_SIZE + 1])
     entries = rows[:PAGE_SIZE]
     for entry in entries:
         entry.details = _details(entry.metadata)
@@ -197,15 +201,15 @@ def _csv_lines(entries) -> Iterator[str]:
 
 @admin_required
 @require_safe
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponseBase:
     """The filtered audit log as CSV (UTC times, metadata as JSON), streamed."""
     form = AuditFilterForm(request.GET or None)
     if request.GET and not form.is_valid():
-        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        errors = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())
         return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
     data = form.cleaned_data if request.GET else {}
     response = StreamingHttpResponse(
-        _csv_lines(filtered_entries(data)), content_type="text/csv; charset=utf-8"
+        _csv_lines(filtered_entries(data, request.user)), content_type="text/csv; charset=utf-8"
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'

@@ -71,6 +71,7 @@ def _noop(_msg: str) -> None:
 def new_certificate_key(key_type: str | None = None) -> str:
     """A fresh private key for one certificate, PEM (PKCS#8, unencrypted: nginx reads it)."""
     key_type = key_type or settings.NUSANTARA_ACME_KEY_TYPE
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if key_type == "rsa":
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     else:
@@ -139,6 +140,8 @@ def account_dir(directory_url: str | None = None) -> Path:
 
 
 def _verify() -> str | bool:
+    # A CA bundle path or True: acme hands it to requests' `verify`, which takes both (acme's
+    # annotation says bool only).
     return settings.NUSANTARA_ACME_CA_BUNDLE or True
 
 
@@ -188,11 +191,18 @@ def get_client(*, fresh_account: bool = False) -> client.ClientV2:
                 uri=url_path.read_text().strip(), body=messages.Registration()
             )
             net = client.ClientNetwork(
-                key, account=regr, user_agent=USER_AGENT, verify_ssl=_verify()
+                key,
+                account=regr,
+                user_agent=USER_AGENT,
+                verify_ssl=_verify(),  # type: ignore[arg-type]  # see _verify
             )
             directory = client.ClientV2.get_directory(settings.NUSANTARA_ACME_DIRECTORY, net)
             return client.ClientV2(directory, net)
-        net = client.ClientNetwork(key, user_agent=USER_AGENT, verify_ssl=_verify())
+        net = client.ClientNetwork(
+            key,
+            user_agent=USER_AGENT,
+            verify_ssl=_verify(),  # type: ignore[arg-type]  # see _verify
+        )
         directory = client.ClientV2.get_directory(settings.NUSANTARA_ACME_DIRECTORY, net)
         uri = _register(net, directory)
         write_private(url_path, uri)

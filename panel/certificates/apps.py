@@ -10,7 +10,18 @@ class CertificatesConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers ssl.issue / ssl.renew in the web and in the worker alike.
-        from . import handlers  # noqa: F401
+        from panel.audit.names import register_target
+        from panel.sites import extensions
+        from panel.sites.domains import to_unicode
+
+        from . import handlers, views
+        from .models import SslCertificate
+
+        extensions.add(extensions.after_site_provisioned, handlers.request_after_provisioning)
+        extensions.add(extensions.after_site_names_changed, handlers.reissue_for_new_name)
+        extensions.add(extensions.site_cards, views.upload_card)
+        extensions.add(extensions.site_list_columns, views.site_list_columns)
+        register_target("sslcertificate", SslCertificate, "site__domain", to_unicode)
         from .services import ensure_schedules
 
         # django_q's tables exist after its migrations; post_migrate runs after all of them.

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
-from panel.sites.models import SiteStatus
+from panel.jobs.services import JobBusy
+from panel.sites.models import Site, SiteStatus
 from panel.sites.nginx import NginxError, site_names
 
 from . import acme, staging
 from .files import leaf_info
-from .models import CertStatus, SslCertificate
+from .models import CertStatus, Provider, SslCertificate
 from .preflight import preflight_names
 from .services import (
     INSTALL,
@@ -30,6 +33,7 @@ from .services import (
     InstallError,
     backoff,
     certificate_install,
+    certificate_request,
     mark_serving,
     switch_to,
 )
@@ -105,7 +109,7 @@ def obtain(job: Job) -> None:
         )
         audit_record(
             actor=None,
-            action="ssl.issued",
+            action=AuditAction.SSL_ISSUED,
             target=cert,
             metadata={
                 "site_id": str(site.pk),
@@ -139,7 +143,7 @@ def on_failure(job: Job, message: str) -> None:
     cert.save()
     audit_record(
         actor=None,
-        action="ssl.failed",
+        action=AuditAction.SSL_FAILED,
         target=cert,
         metadata={
             "site_id": str(cert.site_id),
@@ -190,7 +194,7 @@ def on_install_failure(job: Job, message: str) -> None:
         logger.exception("could not remove the staged certificate of job %s", job.pk)
     audit_record(
         actor=None,
-        action="ssl.upload_failed",
+        action=AuditAction.SSL_UPLOAD_FAILED,
         target_type="site",
         target_id=job.site_id,
         metadata={
@@ -200,6 +204,40 @@ def on_install_failure(job: Job, message: str) -> None:
             "error": message[:1000],
         },
     )
+
+
+def request_after_provisioning(job: Job, *, always: bool = False) -> None:
+    """The customer asked for HTTPS at creation (`https` in the site.provision payload): queue
+    the ACME issuance now that the site is live (after complete_job, so the one-job-per-site
+    rule sees this job as finished; run through panel.sites.extensions). A refusal is logged on
+    the provisioning job; the site itself is live either way."""
+    if not (always or job.payload.get("https")):
+        return
+    try:
+        with transaction.atomic():
+            issue = certificate_request(user=job.created_by, site=Site(pk=job.site_id))
+    except (ValidationError, JobBusy) as exc:
+        reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        job_log(job, f"certificate not requested: {reason}")
+        return
+    except Exception as exc:  # the site is live: a bug here must not undo that
+        logger.exception("certificate request after provisioning %s failed", job.pk)
+        job_log(job, f"certificate not requested: internal error ({exc.__class__.__name__})")
+        return
+    job_log(job, f"certificate requested: job {issue.pk}")
+
+
+def reissue_for_new_name(job: Job) -> None:
+    """A name was added to a site whose certificate came from the CA: ask for one that covers
+    it too (run through panel.sites.extensions after the `site.aliases` job completed). An
+    uploaded certificate is left alone: its owner decides."""
+    if not job.payload.get("add") or job.site_id is None:
+        return
+    if not SslCertificate.objects.filter(
+        site_id=job.site_id, provider=Provider.LETSENCRYPT, status=CertStatus.ISSUED
+    ).exists():
+        return
+    request_after_provisioning(job, always=True)
 
 
 register(ISSUE, on_failure=on_failure, on_retry=on_retry)(obtain)

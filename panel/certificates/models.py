@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from panel.common import created_at, updated_at, uuid_pk
+from panel.common import OwnedQuerySet, created_at, updated_at, uuid_pk
 
 
 class CertStatus(models.TextChoices):
@@ -19,6 +19,10 @@ class CertStatus(models.TextChoices):
 class Provider(models.TextChoices):
     LETSENCRYPT = "letsencrypt", _("ACME (Let's Encrypt)")
     CUSTOM = "custom", _("Uploaded certificate")
+
+
+class SslCertificateQuerySet(OwnedQuerySet):
+    owner_field = "site__created_by_id"
 
 
 class SslCertificate(models.Model):
@@ -50,6 +54,8 @@ class SslCertificate(models.Model):
     created_at = created_at()
     updated_at = updated_at()
 
+    objects = SslCertificateQuerySet.as_manager()
+
     class Meta:
         db_table = "ssl_certificates"
         ordering = ["expires_at"]
@@ -64,6 +70,15 @@ class SslCertificate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site_id} ({self.status})"
+
+    @property
+    def pending(self) -> bool:
+        return self.status == CertStatus.PENDING
+
+    @property
+    def covered_names(self) -> set[str]:
+        """The names HTTPS serves with this certificate now: its names while it is issued."""
+        return set(self.domains or []) if self.status == CertStatus.ISSUED else set()
 
     @property
     def renewable(self) -> bool:

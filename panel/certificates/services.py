@@ -14,14 +14,16 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.limits import RateLimited, rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
+from panel.jobs.types import JobType
 from panel.sites.models import Site, SiteStatus
 
 from . import staging
@@ -29,9 +31,9 @@ from .custom import check_upload
 from .files import install_files, leaf_info
 from .models import CertStatus, Provider, SslCertificate
 
-ISSUE = "ssl.issue"
-RENEW = "ssl.renew"
-INSTALL = "ssl.install"
+ISSUE = JobType.SSL_ISSUE
+RENEW = JobType.SSL_RENEW
+INSTALL = JobType.SSL_INSTALL
 RENEWAL_SCHEDULE = "ssl-renewal"
 
 
@@ -51,7 +53,7 @@ def _lock_active_site(site: Site) -> Site:
     return site
 
 
-def certificate_request(*, user: Any, site: Site, job_type: str = ISSUE) -> Job:
+def certificate_request(*, user: Any, site: Site, job_type: JobType = ISSUE) -> Job:
     """Queue an ACME issuance (or renewal) for `site`. Raises JobBusy while the site has a job
     in flight, ValidationError when the site is not active, RateLimited (a ValidationError)
     after too many requests or failed validations for the site (panel.jobs.limits)."""
@@ -80,7 +82,7 @@ def certificate_request(*, user: Any, site: Site, job_type: str = ISSUE) -> Job:
         )
         audit_record(
             actor=user,
-            action="ssl.request",
+            action=AuditAction.SSL_REQUEST,
             target=cert,
             metadata={
                 "site_id": str(site.pk),
@@ -141,7 +143,7 @@ def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -
             staging.stage(job.pk, checked.fullchain_pem, checked.key_pem)
             audit_record(
                 actor=user,
-                action="ssl.upload",
+                action=AuditAction.SSL_UPLOAD,
                 target_type="site",
                 target_id=site.pk,
                 metadata={
@@ -162,7 +164,7 @@ def certificate_install(job: Job) -> SslCertificate:
     """The worker's half of an upload (job `ssl.install`): switch nginx to the staged pair and
     record it. InstallError when nginx refuses it (the previous certificate keeps serving)."""
     domain = job.payload.get("domain", "")
-    site = Site.objects.filter(pk=job.site_id).first()
+    site = Site.objects.of_job(job).first()
     if site is None or site.domain != domain:
         raise InstallError(_("The site no longer exists."))
     if site.status != SiteStatus.ACTIVE:
@@ -189,14 +191,14 @@ def certificate_install(job: Job) -> SslCertificate:
         )
         audit_record(
             actor=None,
-            action="ssl.uploaded",
+            action=AuditAction.SSL_UPLOADED,
             target=cert,
             metadata={
                 "site_id": str(site.pk),
                 "domain": site.domain,
                 "job_id": str(job.pk),
                 "serial": cert.serial,
-                "expires_at": cert.expires_at.isoformat(),
+                "expires_at": info.expires_at.isoformat(),
             },
         )
     return cert
@@ -248,15 +250,19 @@ def mark_expired(now: dt.datetime | None = None) -> int:
             cert.save(update_fields=["status", "updated_at"])
             audit_record(
                 actor=None,
-                action="ssl.expired",
+                action=AuditAction.SSL_EXPIRED,
                 target=cert,
-                metadata={"site_id": str(cert.site_id), "expires_at": cert.expires_at.isoformat()},
+                # never None here: the row was selected by expires_at <= now
+                metadata={
+                    "site_id": str(cert.site_id),
+                    "expires_at": (cert.expires_at or now).isoformat(),
+                },
             )
             count += 1
     return count
 
 
-def due_for_renewal(now: dt.datetime | None = None):
+def due_for_renewal(now: dt.datetime | None = None) -> QuerySet[SslCertificate]:
     now = now or timezone.now()
     window = now + dt.timedelta(days=settings.NUSANTARA_RENEW_BEFORE_DAYS)
     # Only ACME certificates: an uploaded one is never replaced behind its owner's back.
@@ -289,7 +295,7 @@ def renewal_run() -> dict[str, int]:
     # The dashboard reads the latest of these to show the renewal schedule is alive.
     audit_record(
         actor=None,
-        action="ssl.renewal_run",
+        action=AuditAction.SSL_RENEWAL_RUN,
         target_type="schedule",
         target_id=RENEWAL_SCHEDULE,
         metadata=result,
@@ -301,7 +307,7 @@ def last_renewal_run() -> dt.datetime | None:
     from panel.audit.models import AuditLog
 
     return (
-        AuditLog.objects.filter(action="ssl.renewal_run")
+        AuditLog.objects.filter(action=AuditAction.SSL_RENEWAL_RUN)
         .order_by("-created_at")
         .values_list("created_at", flat=True)
         .first()

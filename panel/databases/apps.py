@@ -10,4 +10,9 @@ class DatabasesConfig(AppConfig):
     def ready(self) -> None:
         # Registers the db.create, db.password and db.delete job handlers in the web process and
         # in every worker.
-        from . import handlers  # noqa: F401
+        from panel.sites import extensions
+
+        from . import handlers, views
+
+        extensions.add(extensions.before_site_delete, handlers.before_site_delete)
+        extensions.add(extensions.site_cards, views.databases_card)

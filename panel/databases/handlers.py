@@ -1,6 +1,7 @@
 """Job handlers for databases: `db.create`, `db.password`, `db.delete`, run by the django-q2
 worker on the node's MariaDB (panel.databases.server), and the part of a site's deletion that
-drops its databases (`drop_site_databases`, called by panel.sites.handlers).
+drops its databases (`before_site_delete`, run by panel.sites.handlers through
+panel.sites.extensions).
 
 All idempotent: `db.create` and `db.password` converge on "database, user with this password,
 ALL on that database only"; `db.delete` drops what exists. The encrypted password is wiped from
@@ -12,6 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs import secrets
 from panel.jobs.models import Job
@@ -23,7 +25,7 @@ from .models import Database, DatabaseStatus
 from .services import CREATE_JOB, DELETE_JOB, PASSWORD_JOB, PASSWORD_PURPOSE
 
 
-def _audit(job: Job, action: str, **extra: object) -> None:
+def _audit(job: Job, action: AuditAction, **extra: object) -> None:
     audit_record(
         actor=None,
         action=action,
@@ -72,7 +74,11 @@ def _ensure(job: Job) -> None:
         job_log(job, f"database {name} and user {user} ready, ALL on {name} only")
         with transaction.atomic():
             Database.objects.filter(pk=database.pk).update(status=DatabaseStatus.ACTIVE)
-            action = "db.created" if job.type == CREATE_JOB else "db.password_changed"
+            action = (
+                AuditAction.DB_CREATED
+                if job.type == CREATE_JOB
+                else AuditAction.DB_PASSWORD_CHANGED
+            )
             _audit(job, action, db_user=user)
     finally:
         secrets.wipe_secret(job)
@@ -84,7 +90,10 @@ def _ensure_failed(job: Job, message: str) -> None:
         Database.objects.filter(
             pk=job.payload.get("database_id"), status=DatabaseStatus.CREATING
         ).update(status=DatabaseStatus.FAILED)
-    _audit(job, f"{job.type}_failed", error=message)
+    failed = (
+        AuditAction.DB_CREATE_FAILED if job.type == CREATE_JOB else AuditAction.DB_PASSWORD_FAILED
+    )
+    _audit(job, failed, error=message)
 
 
 def _create_retried(job: Job) -> None:
@@ -102,12 +111,12 @@ def _delete(job: Job) -> None:
     job_log(job, f"user {user} and database {name} dropped")
     with transaction.atomic():
         Database.objects.filter(pk=job.payload.get("database_id")).delete()
-        _audit(job, "db.deleted")
+        _audit(job, AuditAction.DB_DELETED)
 
 
 def _delete_failed(job: Job, message: str) -> None:
     Database.objects.filter(pk=job.payload.get("database_id")).update(status=DatabaseStatus.FAILED)
-    _audit(job, "db.delete_failed", error=message)
+    _audit(job, AuditAction.DB_DELETE_FAILED, error=message)
 
 
 def _delete_retried(job: Job) -> None:
@@ -124,6 +133,18 @@ def drop_site_databases(site: Site) -> str:
         return ""
     dropped = server.drop_owned_by(site.system_user)
     return "MariaDB: dropped " + (", ".join(dropped) if dropped else "nothing (already gone)")
+
+
+def before_site_delete(site: Site) -> str:
+    """A `site.delete` job's first step (panel.sites.extensions): the databases, before nginx
+    or the disk are touched, so that a MariaDB that does not answer leaves everything as it was."""
+    try:
+        return drop_site_databases(site)
+    except server.MariaDBError as exc:
+        raise JobFailed(
+            f"The site's databases could not be dropped, so nothing was deleted: {exc} "
+            "Retry the job once MariaDB answers."
+        ) from exc
 
 
 register(CREATE_JOB, on_failure=_ensure_failed, on_retry=_create_retried)(_ensure)

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.db.models.functions import UUID4
 from django.utils.translation import gettext_lazy as _
 
-from panel.common import created_at, updated_at
+from panel.common import OwnedQuerySet, created_at, updated_at
 
 
 class DatabaseStatus(models.TextChoices):
@@ -20,6 +20,10 @@ class DatabaseStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     DELETING = "deleting", _("Deleting")
     FAILED = "failed", _("Failed")
+
+
+class DatabaseQuerySet(OwnedQuerySet):
+    owner_field = "site__created_by_id"
 
 
 class Database(models.Model):
@@ -42,6 +46,8 @@ class Database(models.Model):
     )
     created_at = created_at()
     updated_at = updated_at()
+
+    objects = DatabaseQuerySet.as_manager()
 
     class Meta:
         db_table = "databases"

@@ -98,7 +98,7 @@ def connect(server: Server | None = None, timeout: int = CONNECT_TIMEOUT) -> Ite
 
 
 def _reason(exc: Exception) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = getattr(exc, "args", ())
     if len(args) == 2:
         return f"({args[0]}) {args[1]}"
     return str(exc) or exc.__class__.__name__

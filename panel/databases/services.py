@@ -18,11 +18,13 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from panel.accounts.models import Role, User
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs import secrets
 from panel.jobs.limits import rate_check
 from panel.jobs.models import ACTIVE_STATUSES, Job
 from panel.jobs.services import JobBusy, job_create
+from panel.jobs.types import JobType
 from panel.sites.models import Site, SiteStatus
 
 from . import names
@@ -30,7 +32,7 @@ from .models import Database, DatabaseStatus
 
 __all__ = ["JobBusy", "database_create", "database_delete", "database_set_password"]
 
-CREATE_JOB, PASSWORD_JOB, DELETE_JOB = "db.create", "db.password", "db.delete"
+CREATE_JOB, PASSWORD_JOB, DELETE_JOB = JobType.DB_CREATE, JobType.DB_PASSWORD, JobType.DB_DELETE
 JOB_TYPES = (CREATE_JOB, PASSWORD_JOB, DELETE_JOB)
 PASSWORD_PURPOSE = "database password"
 PASSWORD_MIN_LENGTH = 12
@@ -178,7 +180,7 @@ def database_create(
             )
             audit_record(
                 actor=user,
-                action="db.create",
+                action=AuditAction.DB_CREATE,
                 target=site,
                 metadata={
                     "domain": site.domain,
@@ -216,7 +218,7 @@ def database_set_password(*, user: User, database: Database, password: str = "")
         )
         audit_record(
             actor=user,
-            action="db.password",
+            action=AuditAction.DB_PASSWORD,
             target=site,
             metadata={"domain": site.domain, "database": database.name, "job_id": str(job.pk)},
         )
@@ -253,7 +255,7 @@ def database_delete(*, user: User, database: Database) -> Job:
         database.save(update_fields=["status", "updated_at"])
         audit_record(
             actor=user,
-            action="db.delete",
+            action=AuditAction.DB_DELETE,
             target=site,
             metadata={"domain": site.domain, "database": database.name, "job_id": str(job.pk)},
         )

@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from panel.accounts.access import AuthedRequest
 from panel.jobs.services import JobBusy
 from panel.sites.models import Runtime
 from panel.web.access import get_site_for
@@ -54,7 +55,7 @@ def _connection(site: Any) -> dict[str, Any]:
     return {"host": host, "port": conf.port if conf else 3306}
 
 
-def databases_context(request: HttpRequest, site: Any, **extra: Any) -> dict[str, Any]:
+def databases_context(request: AuthedRequest, site: Any, **extra: Any) -> dict[str, Any]:
     """What the databases card of the site page shows: rows with their size, the connection
     details, or why databases are off."""
     rows = list(site.databases.all())
@@ -83,11 +84,18 @@ def databases_context(request: HttpRequest, site: Any, **extra: Any) -> dict[str
     }
 
 
+def databases_card(
+    request: AuthedRequest, site: Any, context: dict[str, Any], forms: dict[str, Any]
+) -> dict[str, Any]:
+    """The databases card of the site page (registered in panel.sites.extensions)."""
+    return databases_context(request, site, **forms)
+
+
 def _back(site: Any) -> HttpResponse:
     return redirect(reverse("site_detail", args=[site.pk]) + "#databases")
 
 
-def _page(request: HttpRequest, site: Any, status: int = 200, **extra: Any) -> HttpResponse:
+def _page(request: AuthedRequest, site: Any, status: int = 200, **extra: Any) -> HttpResponse:
     from panel.sites.views import _detail_context
 
     context = _detail_context(request, site)
@@ -97,12 +105,13 @@ def _page(request: HttpRequest, site: Any, status: int = 200, **extra: Any) -> H
     return response
 
 
-def _database(site: Any, raw: str) -> Database:
+def _database(request: AuthedRequest, site: Any, raw: str) -> Database:
     try:
         pk = uuid.UUID(raw)
     except ValueError:
         raise Http404
-    database = Database.objects.filter(site=site, pk=pk).select_related("site").first()
+    visible = Database.objects.visible_to(request.user)
+    database = visible.filter(site=site, pk=pk).select_related("site").first()
     if database is None:
         raise Http404
     return database
@@ -110,7 +119,7 @@ def _database(site: Any, raw: str) -> Database:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def site_databases(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_databases(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     if request.method == "GET":
         return _back(site)
@@ -118,7 +127,7 @@ def site_databases(request: HttpRequest, pk: Any) -> HttpResponse:
 
     try:
         if "delete" in request.POST:
-            database = _database(site, request.POST["delete"])
+            database = _database(request, site, request.POST["delete"])
             database_delete(user=request.user, database=database)
             messages.success(
                 request,
@@ -126,7 +135,7 @@ def site_databases(request: HttpRequest, pk: Any) -> HttpResponse:
             )
             return _back(site)
         if "rotate" in request.POST:
-            database = _database(site, request.POST["rotate"])
+            database = _database(request, site, request.POST["rotate"])
             given = request.POST.get("password", "")
             _job, password = database_set_password(
                 user=request.user, database=database, password=given

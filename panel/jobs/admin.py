@@ -61,7 +61,7 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Retry selected failed jobs"))
     def retry_failed(self, request: HttpRequest, queryset: Any) -> None:
-        from .services import job_retry
+        from .services import JobBusy, job_retry
 
         run_per_object(
             self,
@@ -69,4 +69,5 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             queryset.filter(status=JobStatus.FAILED),
             lambda job: job_retry(job=job, user=request.user),
             _("%(count)s job(s) queued again."),
+            refusals=(JobBusy,),
         )

@@ -23,8 +23,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from .models import Job, JobStatus
+from .types import JobType
 
-CERT_JOB_TYPES = ("ssl.issue", "ssl.renew")
+CERT_JOB_TYPES = (JobType.SSL_ISSUE, JobType.SSL_RENEW)
 
 
 class RateLimited(ValidationError):
@@ -38,7 +39,7 @@ class RateLimited(ValidationError):
 
 def _uploads(site_id: Any) -> QuerySet:
     # Every upload that passed the checks is an `ssl.install` job (whatever nginx made of it).
-    return Job.objects.filter(site_id=site_id, type="ssl.install")
+    return Job.objects.filter(site_id=site_id, type=JobType.SSL_INSTALL)
 
 
 def _by_account(user_id: Any) -> QuerySet:
@@ -92,7 +93,7 @@ LIMITS = {
         "NUSANTARA_RATE_SITE_CHANGES",
         per_site=True,
         admin_factor=True,
-        rows=lambda site_id: Job.objects.filter(site_id=site_id, type="site.update"),
+        rows=lambda site_id: Job.objects.filter(site_id=site_id, type=JobType.SITE_UPDATE),
         field="created_at",
         message=_("Too many settings changes for this site. Try again at %(time)s."),
     ),
@@ -100,7 +101,7 @@ LIMITS = {
         "NUSANTARA_RATE_ACCOUNT_SITES",
         per_site=False,
         admin_factor=True,
-        rows=lambda user_id: _by_account(user_id).filter(type="site.provision"),
+        rows=lambda user_id: _by_account(user_id).filter(type=JobType.SITE_PROVISION),
         field="created_at",
         message=_("Too many new sites from your account in a short time. Try again at %(time)s."),
     ),

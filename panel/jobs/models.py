@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any, Self
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from panel.common import created_at, uuid_pk
+from panel.common import created_at, sees_everything, uuid_pk
 
 
 class JobStatus(models.TextChoices):
@@ -18,6 +20,21 @@ class JobStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class JobQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> Self:
+        """A user's jobs: the ones they asked for, and every job on a site they own (an admin
+        may have asked for it). The site ids are read first (one small query) because
+        PostgreSQL can then OR two index scans; with a sub-select it scans the whole jobs table.
+        `user.sites` is Site.objects.visible_to(user) for a non-admin, without this app
+        importing the sites app (which builds on jobs)."""
+        if sees_everything(user):
+            return self
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        own_sites = list(user.sites.values_list("id", flat=True))
+        return self.filter(Q(created_by_id=user.pk) | Q(site_id__in=own_sites))
 
 
 class Job(models.Model):
@@ -46,6 +63,8 @@ class Job(models.Model):
     # "host:pid" of the worker running the job, so the reaper can tell a live job from one whose
     # worker died (docs/jobs.md).
     worker = models.TextField(_("worker"), null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         db_table = "jobs"

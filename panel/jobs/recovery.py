@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 
 from .models import Job, JobStatus
@@ -77,7 +78,7 @@ def recover(job: Job, reason: str) -> str:
         job_log(current, f"worker lost: {reason}; queued again")
         audit_record(
             actor=None,
-            action="job.requeued",
+            action=AuditAction.JOB_REQUEUED,
             target=current,
             metadata={"type": current.type, "reason": reason, "attempts": current.attempts},
         )
@@ -96,7 +97,7 @@ def _queued_task_job_ids() -> set[str] | None:
         broker = get_broker()
         # Redis cannot be searched; an empty queue at least proves a stale task is not in it.
         return set() if broker.queue_size() == 0 else None
-    ids = set()
+    ids: set[Any] = set()
     for row in OrmQ.objects.using(Conf.ORM).all():
         try:
             ids.update(str(arg) for arg in row.task.get("args", ()))

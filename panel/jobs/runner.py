@@ -20,9 +20,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 
 from .models import Job, JobStatus
+from .types import JobType
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +48,14 @@ HANDLERS: dict[str, Handler] = {}
 
 
 def register(
-    job_type: str,
+    job_type: JobType,
     *,
     on_failure: Callable[[Job, str], None] | None = None,
     on_retry: Callable[[Job], None] | None = None,
 ) -> Callable[[Callable[[Job], None]], Callable[[Job], None]]:
+    if not isinstance(job_type, JobType):
+        raise TypeError(f"register() takes a JobType member, not {job_type!r}")
+
     def decorator(func: Callable[[Job], None]) -> Callable[[Job], None]:
         HANDLERS[job_type] = Handler(run=func, on_failure=on_failure, on_retry=on_retry)
         return func
@@ -178,7 +183,7 @@ def complete_job(job: Job) -> None:
         job_log(job, "finished: success")
         audit_record(
             actor=None,
-            action="job.success",
+            action=AuditAction.JOB_SUCCESS,
             target=job,
             metadata={"type": job.type, "site_id": str(job.site_id) if job.site_id else None},
         )
@@ -198,7 +203,7 @@ def fail_job(job: Job, message: str) -> None:
             handler.on_failure(job, message)
         audit_record(
             actor=None,
-            action="job.failed",
+            action=AuditAction.JOB_FAILED,
             target=job,
             metadata={
                 "type": job.type,

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 
 from .limits import rate_check
 from .models import ACTIVE_STATUSES, Job, JobStatus
+from .types import JobType
 
 TASK = "panel.jobs.runner.run_job"
 # Job types whose retry passes the same rate limits as a new request (panel.jobs.limits).
-RETRY_LIMITS = {
-    "ssl.issue": "ssl.request",
-    "ssl.renew": "ssl.request",
-    "site.update": "site.update",
+RETRY_LIMITS: dict[str, str] = {
+    JobType.SSL_ISSUE: "ssl.request",
+    JobType.SSL_RENEW: "ssl.request",
+    JobType.SITE_UPDATE: "site.update",
 }
+
+
+# How to lock a site's row (SELECT ... FOR UPDATE) by its id: registered by panel.sites in its
+# AppConfig.ready(), as this app builds on no other.
+SITE_LOCKS: list[Callable[[Any], None]] = []
 
 
 class JobBusy(Exception):
@@ -56,7 +64,7 @@ def ensure_site_idle(site_id: Any, exclude: Any = None) -> None:
 
 def job_create(
     *,
-    type: str,
+    type: JobType,
     payload: dict[str, Any],
     user: Any = None,
     site_id: Any = None,
@@ -65,7 +73,9 @@ def job_create(
 ) -> Job:
     """Insert a queued job and enqueue it after commit. With `exclusive`, refuse while the
     site already has an active job (callers lock the site row first). deliver=False: the
-    caller runs it in-process (runner.run_job), e.g. a recovery command with no worker."""
+    caller runs it in-process (runner.run_job), e.g. a recovery command with no worker.
+    `type` must be a JobType (ValueError otherwise)."""
+    type = JobType(type)
     if exclusive and site_id is not None:
         ensure_site_idle(site_id)
     actor = user if getattr(user, "pk", None) else None
@@ -80,15 +90,14 @@ def job_create(
 def job_retry(*, job: Job, user: Any) -> Job:
     """Admins: re-run a failed job as a new attempt of the same row. Raises JobBusy, or
     RateLimited (a ValidationError) when a new request of its kind would be refused."""
-    from panel.sites.models import Site
-
     with transaction.atomic():
         site_id = Job.objects.filter(pk=job.pk).values_list("site_id", flat=True).first()
         if site_id is not None:
             # The site row first, as every other service takes it: two requests for the same
             # site (a retry and a new change) then queue one after the other, and the busy
             # check below cannot race a job another transaction is about to insert.
-            Site.objects.select_for_update().filter(pk=site_id).first()
+            for lock in SITE_LOCKS:
+                lock(site_id)
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status != JobStatus.FAILED:
             raise JobBusy(_("Only a failed job can be retried."))
@@ -107,6 +116,8 @@ def job_retry(*, job: Job, user: Any) -> Job:
         handler = HANDLERS.get(job.type)
         if handler is not None and handler.on_retry is not None:
             handler.on_retry(job)
-        audit_record(actor=user, action="job.retry", target=job, metadata={"type": job.type})
+        audit_record(
+            actor=user, action=AuditAction.JOB_RETRY, target=job, metadata={"type": job.type}
+        )
         enqueue(job.pk)
     return job

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from django.conf import settings
 
@@ -72,7 +73,7 @@ def create_backup(path: Path, *, include_web_root: bool = False) -> Report:
     path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     report = Report()
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": FORMAT,
         "created_at": datetime.now(UTC).isoformat(),
         "components": [],

@@ -58,7 +58,7 @@ def last_beat() -> tuple[datetime | None, float | None]:
 def max_age() -> int:
     """Seconds after which a silent worker counts as down (the schedule beats every ~60-90 s)."""
     value = getattr(settings, "NUSANTARA_HEARTBEAT_MAX_AGE", None)
-    return int(value or os.environ.get("NUSANTARA_HEARTBEAT_MAX_AGE", 180))
+    return int(value or os.environ.get("NUSANTARA_HEARTBEAT_MAX_AGE", "180"))
 
 
 def ensure_schedule(using: str = "default") -> None:

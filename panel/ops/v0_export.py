@@ -43,7 +43,7 @@ def export_data() -> dict[str, list[dict[str, Any]]]:
         model = MODELS[table]
         attnames = column_to_attname(model)
         rows = []
-        for obj in model.objects.order_by(*ORDER[table]).iterator(chunk_size=1000):
+        for obj in model._default_manager.order_by(*ORDER[table]).iterator(chunk_size=1000):
             row = {}
             for col in spec(table):
                 value = _value(getattr(obj, attnames[col.name]))

@@ -159,7 +159,7 @@ def _extra_col(f: models.Field) -> Col | None:
     if not kind:
         return None
     default = f.default if f.has_default() else None
-    return Col(f.column, kind, nullable=f.null, default=default, ref=ref, extra=True)
+    return Col(str(f.column), kind, nullable=f.null, default=default, ref=ref, extra=True)
 
 
 @cache

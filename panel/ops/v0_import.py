@@ -41,14 +41,14 @@ class ImportResult:
 
 
 def column_to_attname(model: type[models.Model]) -> dict[str, str]:
-    return {f.column: f.attname for f in model._meta.concrete_fields}
+    return {str(f.column): f.attname for f in model._meta.concrete_fields}
 
 
 @contextmanager
 def _keep_updated_at() -> Iterator[None]:
     """auto_now would overwrite the imported updated_at on insert; switch it off meanwhile.
     (Inserting fires no BEFORE UPDATE trigger, so PostgreSQL keeps the value too.)"""
-    fields = [
+    fields: list[Any] = [
         f
         for model in MODELS.values()
         for f in model._meta.concrete_fields
@@ -84,10 +84,8 @@ def _existing_ids(data: Any) -> dict[str, set[Any]]:
     found: dict[str, set[Any]] = {}
     for table, ids in wanted.items():
         valid = [i for i in ids if _is_uuid(i)]
-        found[table] = {
-            str(pk)
-            for pk in MODELS[table].objects.filter(pk__in=valid).values_list("pk", flat=True)
-        }
+        manager = MODELS[table]._default_manager
+        found[table] = {str(pk) for pk in manager.filter(pk__in=valid).values_list("pk", flat=True)}
     return found
 
 
@@ -109,7 +107,7 @@ def _against_database(parsed: Parsed, result: ImportResult) -> dict[str, list[di
         rows = parsed.rows.get(table, [])
         present = {
             str(o.pk) if table != "audit_logs" else o.pk: o
-            for o in model.objects.filter(pk__in=[r["id"] for r in rows])
+            for o in model._default_manager.filter(pk__in=[r["id"] for r in rows])
         }
         unique_key = {"users": "username", "sites": "domain"}.get(table)
         owners: dict[str, str] = {}
@@ -117,9 +115,9 @@ def _against_database(parsed: Parsed, result: ImportResult) -> dict[str, list[di
             values = [r[unique_key] for r in rows]
             owners = {
                 v: str(pk)
-                for v, pk in model.objects.filter(**{f"{unique_key}__in": values}).values_list(
-                    unique_key, "pk"
-                )
+                for v, pk in model._default_manager.filter(
+                    **{f"{unique_key}__in": values}
+                ).values_list(unique_key, "pk")
             }
         new[table] = []
         result.skipped[table] = 0
@@ -154,7 +152,7 @@ def _against_database(parsed: Parsed, result: ImportResult) -> dict[str, list[di
     return new
 
 
-def _same_audit(existing: AuditLog, row: dict[str, Any]) -> bool:
+def _same_audit(existing: Any, row: dict[str, Any]) -> bool:
     return (
         existing.action == row["action"]
         and existing.target_type == row["target_type"]
@@ -253,7 +251,7 @@ def import_data(data: Any, *, dry_run: bool = False) -> ImportResult:
                     model(**{attnames[k]: v for k, v in row.items() if k != "_index"})
                     for row in new[table]
                 ]
-                model.objects.bulk_create(objs, batch_size=500)
+                model._default_manager.bulk_create(objs, batch_size=500)
                 result.created[table] = len(objs)
         if connection.vendor == "postgresql":
             # Keeping V0's integer ids leaves the identity sequence behind them.

@@ -80,7 +80,7 @@ def _worker(database_ok: bool) -> dict[str, Any]:
 def healthz(request: HttpRequest) -> JsonResponse:
     database = _database()
     database_ok = database["status"] == OK
-    body = {
+    body: dict[str, Any] = {
         "database": database,
         "broker": _broker(database_ok),
         "worker": _worker(database_ok),

@@ -15,25 +15,11 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from panel.accounts.access import AuthedRequest
 from panel.audit.admin import ReadOnlyAdminMixin, run_per_object
-from panel.certificates.models import SslCertificate
+from panel.jobs.services import JobBusy
 
 from .models import Site, SiteDomain
-
-
-class CertificateInline(admin.TabularInline):
-    model = SslCertificate
-    fields = ("provider", "status", "expires_at", "failure_count", "error_message")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class AliasInline(admin.TabularInline):
@@ -88,7 +74,8 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    inlines = [AliasInline, CertificateInline]
+    # panel.certificates.admin adds the site's certificates (it builds on sites, not the reverse).
+    inlines = [AliasInline]
     actions = ["delete_sites", "suspend_sites", "resume_sites"]
 
     @admin.display(description=gettext_lazy("disk use"), ordering="disk_bytes")
@@ -99,7 +86,7 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return filesizeformat(site.disk_bytes)
 
     @admin.action(description=gettext_lazy("Delete selected sites (site.delete jobs)"))
-    def delete_sites(self, request: HttpRequest, queryset: Any) -> None:
+    def delete_sites(self, request: AuthedRequest, queryset: Any) -> None:
         from .services import site_delete
 
         run_per_object(
@@ -108,10 +95,11 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             queryset,
             lambda site: site_delete(user=request.user, site=site),
             _("%(count)s site(s) are being deleted."),
+            refusals=(JobBusy,),
         )
 
     @admin.action(description=gettext_lazy("Suspend selected sites (site.suspend jobs)"))
-    def suspend_sites(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+    def suspend_sites(self, request: AuthedRequest, queryset: Any) -> HttpResponse | None:
         from .services import site_suspend
 
         form = SuspendForm(request.POST if "apply" in request.POST else None)
@@ -133,11 +121,12 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             queryset,
             lambda site: site_suspend(user=request.user, site=site, suspend=True, reason=reason),
             _("%(count)s site(s) are being suspended."),
+            refusals=(JobBusy,),
         )
         return None
 
     @admin.action(description=gettext_lazy("Resume selected sites (site.resume jobs)"))
-    def resume_sites(self, request: HttpRequest, queryset: Any) -> None:
+    def resume_sites(self, request: AuthedRequest, queryset: Any) -> None:
         from .services import site_suspend
 
         run_per_object(
@@ -146,4 +135,5 @@ class SiteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             queryset,
             lambda site: site_suspend(user=request.user, site=site, suspend=False),
             _("%(count)s site(s) are being resumed."),
+            refusals=(JobBusy,),
         )

@@ -17,15 +17,17 @@ from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from panel.accounts.models import Role, User
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.limits import rate_check_form
 from panel.jobs.models import Job
 from panel.jobs.services import ensure_site_idle, job_create
+from panel.jobs.types import JobType
 
 from .domains import ensure_not_panel_host, normalize_domain, to_unicode, www_name
 from .models import RedirectMode, Site, SiteDomain, SiteStatus
 
-JOB_TYPE = "site.aliases"
+JOB_TYPE = JobType.SITE_ALIASES
 
 
 def name_lock(domain: str) -> None:
@@ -76,7 +78,7 @@ def _lock_active(site: Site) -> Site:
     return site
 
 
-def _job(*, user: User, site: Site, payload: dict[str, Any], action: str) -> Job:
+def _job(*, user: User, site: Site, payload: dict[str, Any], action: AuditAction) -> Job:
     rate_check_form(JOB_TYPE, user=user, site_id=site.pk)
     job = job_create(
         type=JOB_TYPE,
@@ -122,7 +124,9 @@ def alias_add(*, user: User, site: Site, domain: str) -> Job:
             except ValidationError as exc:
                 raise ValidationError({"domain": exc.messages}, code="exists")
             SiteDomain.objects.create(site=site, domain=name)
-            return _job(user=user, site=site, payload={"add": name}, action="site.alias_add")
+            return _job(
+                user=user, site=site, payload={"add": name}, action=AuditAction.SITE_ALIAS_ADD
+            )
     except IntegrityError as exc:
         if "domain" in str(exc):  # the trigger or a unique index: a parallel request won
             raise ValidationError({"domain": name_taken_error(name).messages}, code="exists")
@@ -152,7 +156,10 @@ def alias_remove(*, user: User, site: Site, domain: str) -> Job:
                 code="in_use",
             )
         return _job(
-            user=user, site=site, payload={"remove": alias.domain}, action="site.alias_remove"
+            user=user,
+            site=site,
+            payload={"remove": alias.domain},
+            action=AuditAction.SITE_ALIAS_REMOVE,
         )
 
 
@@ -210,5 +217,5 @@ def site_set_redirect_mode(
                 "previous_mode": site.redirect_mode,
                 "previous_to": site.redirect_to,
             },
-            action="site.redirect",
+            action=AuditAction.SITE_REDIRECT,
         )

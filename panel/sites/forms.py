@@ -35,7 +35,8 @@ class SiteRuntimeForm(PanelForm):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("runtime") != Runtime.PROXY:
             data["upstream"] = None
         return data
@@ -130,7 +131,8 @@ class SiteHstsForm(PanelForm):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("action") == "on" and not data.get("confirm"):
             self.add_error("confirm", _("Confirm that you understand what HSTS does."))
         return data
@@ -165,20 +167,6 @@ class SiteDeleteForm(PanelForm):
                 code="mismatch",
             )
         return typed
-
-
-class CertificateUploadForm(PanelForm):
-    chain_pem = forms.CharField(
-        label=_("Certificate chain (PEM)"),
-        help_text=_("The certificate first, then the intermediate certificates."),
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
-    )
-    key_pem = forms.CharField(
-        label=_("Private key (PEM)"),
-        help_text=_("Stored readable only by the panel; never shown again."),
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
-        strip=False,
-    )
 
 
 class AliasForm(PanelForm):

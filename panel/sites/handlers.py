@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.runner import (
@@ -31,24 +33,25 @@ from panel.jobs.runner import (
     job_log,
     register,
 )
+from panel.jobs.types import JobType
 from panel.tenancy import homes, pools, probe
 from panel.tenancy.rootcmd import HelperError
 
-from . import nginx
+from . import extensions, nginx
 from .models import Runtime, Site, SiteDomain, SiteStatus
 
 logger = logging.getLogger(__name__)
 
 SITE_JOB_TYPES = (
-    "site.provision",
-    "site.update",
-    "site.hsts",
-    "site.suspend",
-    "site.resume",
-    "site.delete",
-    "site.aliases",
+    JobType.SITE_PROVISION,
+    JobType.SITE_UPDATE,
+    JobType.SITE_HSTS,
+    JobType.SITE_SUSPEND,
+    JobType.SITE_RESUME,
+    JobType.SITE_DELETE,
+    JobType.SITE_ALIASES,
 )
-SUSPENSION = {"site.suspend": True, "site.resume": False}
+SUSPENSION: dict[str, bool] = {JobType.SITE_SUSPEND: True, JobType.SITE_RESUME: False}
 BATCH_LIMIT = 1000
 # How long one worker keeps taking new batches before it returns to the queue.
 DRAIN_SECONDS = 60
@@ -68,7 +71,7 @@ class _Plan:
     target: Site | None = None  # the site as the job wants it (what the probe must see)
 
 
-def _audit(job: Job, action: str, domain: str | None, **extra: object) -> None:
+def _audit(job: Job, action: AuditAction, domain: str | None, **extra: object) -> None:
     """The worker's audit entry for a site job's outcome (actor: the system)."""
     audit_record(
         actor=None,
@@ -80,8 +83,12 @@ def _audit(job: Job, action: str, domain: str | None, **extra: object) -> None:
 
 
 def _site_failed(job: Job, message: str) -> None:
-    Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
-    action = "site.provision_failed" if job.type == "site.provision" else "site.delete_failed"
+    Site.objects.of_job(job).update(status=SiteStatus.FAILED)
+    action = (
+        AuditAction.SITE_PROVISION_FAILED
+        if job.type == JobType.SITE_PROVISION
+        else AuditAction.SITE_DELETE_FAILED
+    )
     _audit(job, action, job.payload.get("domain"), error=message)
 
 
@@ -90,19 +97,24 @@ def _update_failed(job: Job, message: str) -> None:
     still holds the previous runtime. Only a site that was not served before stays failed."""
     previous = job.payload.get("previous") or {}
     if previous.get("status") != SiteStatus.ACTIVE:
-        Site.objects.filter(pk=job.site_id).update(status=SiteStatus.FAILED)
-    _audit(job, "site.update_failed", job.payload.get("domain"), error=message)
+        Site.objects.of_job(job).update(status=SiteStatus.FAILED)
+    _audit(job, AuditAction.SITE_UPDATE_FAILED, job.payload.get("domain"), error=message)
 
 
 def _update_retried(job: Job) -> None:
     if (job.payload.get("previous") or {}).get("status") != SiteStatus.ACTIVE:
-        Site.objects.filter(pk=job.site_id).update(status=SiteStatus.PROVISIONING)
+        Site.objects.of_job(job).update(status=SiteStatus.PROVISIONING)
 
 
 def _suspension_failed(job: Job, message: str) -> None:
     """nginx kept the previous vhost, so the site is exactly as it was: only say so (also for
     `site.hsts`: `site.hsts_failed`)."""
-    _audit(job, f"{job.type}_failed", job.payload.get("domain"), error=message)
+    action = {
+        JobType.SITE_HSTS: AuditAction.SITE_HSTS_FAILED,
+        JobType.SITE_SUSPEND: AuditAction.SITE_SUSPEND_FAILED,
+        JobType.SITE_RESUME: AuditAction.SITE_RESUME_FAILED,
+    }[JobType(job.type)]
+    _audit(job, action, job.payload.get("domain"), error=message)
 
 
 def _with_new_settings(job: Job, site: Site) -> Site:
@@ -111,9 +123,9 @@ def _with_new_settings(job: Job, site: Site) -> Site:
     target = copy.copy(site)
     if job.type in SUSPENSION:
         target.suspended_at = job.created_at if SUSPENSION[job.type] else None
-    elif job.type == "site.hsts":
+    elif job.type == JobType.SITE_HSTS:
         target.hsts = bool(job.payload.get("enabled"))
-    elif job.type == "site.aliases":
+    elif job.type == JobType.SITE_ALIASES:
         names = sorted(a.domain for a in site.aliases.all())
         if removed := job.payload.get("remove"):
             names = [n for n in names if n != removed]
@@ -132,9 +144,9 @@ def _with_new_settings(job: Job, site: Site) -> Site:
     return target
 
 
-def _back_to(status: str):
+def _back_to(status: str) -> Callable[[Job], None]:
     def on_retry(job: Job) -> None:
-        Site.objects.filter(pk=job.site_id).update(status=status)
+        Site.objects.of_job(job).update(status=status)
 
     return on_retry
 
@@ -143,7 +155,7 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
     """Everything before nginx: create the document root, render the vhost."""
     plan = _Plan(job=job, domain=job.payload.get("domain", ""), site=site)
     try:
-        if job.type == "site.provision":
+        if job.type == JobType.SITE_PROVISION:
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
@@ -155,7 +167,7 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             plan.note = (
                 f"home and document root {site.root_path} ready; vhost rendered ({site.runtime})"
             )
-        elif job.type == "site.update":
+        elif job.type == JobType.SITE_UPDATE:
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
@@ -171,13 +183,13 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             plan.note = f"vhost rendered for {site.runtime} -> {target.runtime}" + (
                 f" ({target.upstream})" if target.upstream else ""
             )
-        elif job.type == "site.hsts":
+        elif job.type == JobType.SITE_HSTS:
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
             plan.content = nginx.render_site(_with_new_settings(job, site))
             plan.note = "vhost rendered: HSTS " + ("on" if job.payload.get("enabled") else "off")
-        elif job.type == "site.aliases":
+        elif job.type == JobType.SITE_ALIASES:
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
@@ -198,8 +210,10 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
                 raise JobFailed("The job does not say which domain to delete.")
             plan.pool_remove = bool(site and site.runtime == Runtime.PHP and homes.isolated(site))
             if site is not None:
-                # Databases first: if MariaDB cannot drop them, nothing else is touched yet.
-                plan.note = _drop_databases(site)
+                # Databases first (panel.databases): if MariaDB cannot drop them, nothing else
+                # is touched yet.
+                notes = [step(site) for step in extensions.before_site_delete]
+                plan.note = "; ".join(note for note in notes if note)
     except (JobFailed, nginx.NginxError, HelperError, OSError) as exc:
         plan.error = str(exc)
     except ValidationError as exc:  # a stored upstream that no longer passes the rules
@@ -207,49 +221,38 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
     return plan
 
 
-def _drop_databases(site: Site) -> str:
-    from panel.databases.handlers import drop_site_databases
-    from panel.databases.server import MariaDBError
-
-    try:
-        return drop_site_databases(site)
-    except MariaDBError as exc:
-        raise JobFailed(
-            f"The site's databases could not be dropped, so nothing was deleted: {exc} "
-            "Retry the job once MariaDB answers."
-        ) from exc
-
-
 def _finish(plan: _Plan) -> None:
     """The database side of a job whose nginx change went through."""
     job = plan.job
-    if job.type == "site.provision":
+    if job.type == JobType.SITE_PROVISION:
         with transaction.atomic():
-            Site.objects.filter(pk=job.site_id).update(status=SiteStatus.ACTIVE)
-            _audit(job, "site.provisioned", plan.domain)
+            Site.objects.of_job(job).update(status=SiteStatus.ACTIVE)
+            _audit(job, AuditAction.SITE_PROVISIONED, plan.domain)
         return
-    if job.type == "site.update":
+    if job.type == JobType.SITE_UPDATE:
         runtime, upstream = job.payload.get("runtime"), job.payload.get("upstream")
         with transaction.atomic():
-            Site.objects.filter(pk=job.site_id).update(
+            Site.objects.of_job(job).update(
                 runtime=runtime, upstream=upstream, status=SiteStatus.ACTIVE
             )
-            _audit(job, "site.updated", plan.domain, runtime=runtime, upstream=upstream)
+            _audit(job, AuditAction.SITE_UPDATED, plan.domain, runtime=runtime, upstream=upstream)
         return
-    if job.type == "site.hsts":
+    if job.type == JobType.SITE_HSTS:
         enabled = bool(job.payload.get("enabled"))
         with transaction.atomic():
-            Site.objects.filter(pk=job.site_id).update(hsts=enabled)
-            _audit(job, "site.hsts_changed", plan.domain, enabled=enabled)
+            Site.objects.of_job(job).update(hsts=enabled)
+            _audit(job, AuditAction.SITE_HSTS_CHANGED, plan.domain, enabled=enabled)
         return
-    if job.type == "site.aliases":
+    if job.type == JobType.SITE_ALIASES:
         _finish_aliases(plan)
         return
     if job.type in SUSPENSION:
         suspended_at = job.created_at if SUSPENSION[job.type] else None
         with transaction.atomic():
-            Site.objects.filter(pk=job.site_id).update(suspended_at=suspended_at)
-            action = "site.suspended" if SUSPENSION[job.type] else "site.resumed"
+            Site.objects.of_job(job).update(suspended_at=suspended_at)
+            action = (
+                AuditAction.SITE_SUSPENDED if SUSPENSION[job.type] else AuditAction.SITE_RESUMED
+            )
             _audit(job, action, plan.domain, reason=job.payload.get("reason", ""))
         return
     site = plan.site
@@ -261,8 +264,8 @@ def _finish(plan: _Plan) -> None:
     job_log(job, "home, logs, system user and certificate files removed")
     with transaction.atomic():
         # ssl_certificates rows go with it (ON DELETE CASCADE in the database).
-        Site.objects.filter(pk=job.site_id).delete()
-        _audit(job, "site.deleted", plan.domain)
+        Site.objects.of_job(job).delete()
+        _audit(job, AuditAction.SITE_DELETED, plan.domain)
 
 
 def _finish_aliases(plan: _Plan) -> None:
@@ -273,15 +276,19 @@ def _finish_aliases(plan: _Plan) -> None:
         raise JobFailed("The job does not say which site it is for.")
     with transaction.atomic():
         if added := payload.get("add"):
-            _audit(job, "site.alias_added", plan.domain, alias=added)
+            _audit(job, AuditAction.SITE_ALIAS_ADDED, plan.domain, alias=added)
         if removed := payload.get("remove"):
             SiteDomain.objects.filter(site_id=site_id, domain=removed).delete()
-            _audit(job, "site.alias_removed", plan.domain, alias=removed)
+            _audit(job, AuditAction.SITE_ALIAS_REMOVED, plan.domain, alias=removed)
         if mode := payload.get("redirect_mode"):
             target = payload.get("redirect_to")
-            Site.objects.filter(pk=site_id).update(redirect_mode=mode, redirect_to=target)
+            Site.objects.of_job(job).update(redirect_mode=mode, redirect_to=target)
             _audit(
-                job, "site.redirect_changed", plan.domain, redirect_mode=mode, redirect_to=target
+                job,
+                AuditAction.SITE_REDIRECT_CHANGED,
+                plan.domain,
+                redirect_mode=mode,
+                redirect_to=target,
             )
 
 
@@ -290,7 +297,7 @@ def _aliases_failed(job: Job, message: str) -> None:
     a name being removed stays, the redirect mode stays."""
     if (added := job.payload.get("add")) and job.site_id is not None:
         SiteDomain.objects.filter(site_id=job.site_id, domain=added).delete()
-    _audit(job, "site.aliases_failed", job.payload.get("domain"), error=message)
+    _audit(job, AuditAction.SITE_ALIASES_FAILED, job.payload.get("domain"), error=message)
 
 
 def _aliases_retried(job: Job) -> None:
@@ -306,41 +313,6 @@ def _aliases_retried(job: Job) -> None:
             SiteDomain.objects.create(site_id=job.site_id, domain=added)
     except (ValidationError, IntegrityError):
         pass  # the job then fails saying the name was taken meanwhile
-
-
-def _reissue_for_new_name(job: Job) -> None:
-    """A name was added to a site whose certificate came from the CA: ask for one that
-    covers it too (after complete_job, like the request at creation)."""
-    from panel.certificates.models import CertStatus, Provider, SslCertificate
-
-    if not job.payload.get("add") or job.site_id is None:
-        return
-    if not SslCertificate.objects.filter(
-        site_id=job.site_id, provider=Provider.LETSENCRYPT, status=CertStatus.ISSUED
-    ).exists():
-        return  # no certificate, or an uploaded one: its owner decides
-    _request_certificate(job)
-
-
-def _request_certificate(job: Job) -> None:
-    """The customer asked for HTTPS at creation: queue the ACME issuance now that the site is
-    live (after complete_job, so the one-job-per-site rule sees this job as finished). A refusal
-    is logged on the provisioning job; the site itself is live either way."""
-    from panel.certificates.services import certificate_request
-    from panel.jobs.services import JobBusy
-
-    try:
-        with transaction.atomic():
-            issue = certificate_request(user=job.created_by, site=Site(pk=job.site_id))
-    except (ValidationError, JobBusy) as exc:
-        reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        job_log(job, f"certificate not requested: {reason}")
-        return
-    except Exception as exc:  # the site is live: a bug here must not undo that
-        logger.exception("certificate request after provisioning %s failed", job.pk)
-        job_log(job, f"certificate not requested: internal error ({exc.__class__.__name__})")
-        return
-    job_log(job, f"certificate requested: job {issue.pk}")
 
 
 def _pools(plans: list[_Plan], changes: dict[str, str | None]) -> None:
@@ -380,7 +352,7 @@ def _prove(plans: list[_Plan]) -> None:
             plan.note += "; " + note
             continue
         plan.error = f"The site is not served as it should be: {exc}"
-        if plan.job.type == "site.update" and plan.site is not None:
+        if plan.job.type == JobType.SITE_UPDATE and plan.site is not None:
             _roll_back_update(plan)
 
 
@@ -393,10 +365,10 @@ def _roll_back_update(plan: _Plan) -> None:
         nginx.apply({site.domain: nginx.render_site(site)})
         if target.runtime == Runtime.PHP and site.runtime != Runtime.PHP and homes.isolated(site):
             pools.apply({site.domain: None})
-        plan.error += " The previous configuration is back in place."
+        plan.error = f"{plan.error} The previous configuration is back in place."
     except Exception as exc:  # the job fails either way; say that the rollback did not work
         logger.exception("rolling back %s failed", plan.domain)
-        plan.error += f" Going back to the previous configuration failed too: {exc}"
+        plan.error = f"{plan.error} Going back to the previous configuration failed too: {exc}"
 
 
 def _finish_in_batch(plan: _Plan, summary: str) -> None:
@@ -409,10 +381,12 @@ def _finish_in_batch(plan: _Plan, summary: str) -> None:
                 return
             _finish(plan)
             complete_job(plan.job)
-            if plan.job.type == "site.provision" and plan.job.payload.get("https"):
-                _request_certificate(plan.job)
-            if plan.job.type == "site.aliases":
-                _reissue_for_new_name(plan.job)
+            if plan.job.type == JobType.SITE_PROVISION:
+                for step in extensions.after_site_provisioned:  # e.g. the certificate asked for
+                    step(plan.job)
+            if plan.job.type == JobType.SITE_ALIASES:
+                for step in extensions.after_site_names_changed:  # e.g. a certificate for them
+                    step(plan.job)
     except (HelperError, nginx.FilesNotRemoved) as exc:
         # The root helper refused or failed (e.g. removing a home), or files stayed on disk:
         # the job fails naming them, and the site row stays (a retry finishes the removal).
@@ -475,14 +449,16 @@ def _run_site_jobs(job: Job) -> None:
             return
 
 
-register("site.provision", on_failure=_site_failed, on_retry=_back_to(SiteStatus.PROVISIONING))(
+register(
+    JobType.SITE_PROVISION, on_failure=_site_failed, on_retry=_back_to(SiteStatus.PROVISIONING)
+)(_run_site_jobs)
+register(JobType.SITE_UPDATE, on_failure=_update_failed, on_retry=_update_retried)(_run_site_jobs)
+register(JobType.SITE_HSTS, on_failure=_suspension_failed)(_run_site_jobs)
+register(JobType.SITE_SUSPEND, on_failure=_suspension_failed)(_run_site_jobs)
+register(JobType.SITE_RESUME, on_failure=_suspension_failed)(_run_site_jobs)
+register(JobType.SITE_ALIASES, on_failure=_aliases_failed, on_retry=_aliases_retried)(
     _run_site_jobs
 )
-register("site.update", on_failure=_update_failed, on_retry=_update_retried)(_run_site_jobs)
-register("site.hsts", on_failure=_suspension_failed)(_run_site_jobs)
-register("site.suspend", on_failure=_suspension_failed)(_run_site_jobs)
-register("site.resume", on_failure=_suspension_failed)(_run_site_jobs)
-register("site.aliases", on_failure=_aliases_failed, on_retry=_aliases_retried)(_run_site_jobs)
-register("site.delete", on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))(
+register(JobType.SITE_DELETE, on_failure=_site_failed, on_retry=_back_to(SiteStatus.DELETING))(
     _run_site_jobs
 )

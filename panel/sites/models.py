@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, Self
 
 from django.conf import settings
 from django.db import models
@@ -13,7 +14,7 @@ from django.db.models import Q
 from django.db.models.functions import UUID4
 from django.utils.translation import gettext_lazy as _
 
-from panel.common import created_at, updated_at, uuid_pk
+from panel.common import OwnedQuerySet, created_at, updated_at, uuid_pk
 
 
 class SiteStatus(models.TextChoices):
@@ -34,6 +35,14 @@ class RedirectMode(models.TextChoices):
     TO_PRIMARY = "to_primary", _("Redirect every other name to the primary domain")
     TO_WWW = "to_www", _("Redirect every other name to www. of the primary domain")
     TO_ALIAS = "to_alias", _("Redirect every other name to another of its names")
+
+
+class SiteQuerySet(OwnedQuerySet):
+    owner_field = "created_by_id"
+
+    def of_job(self, job: Any) -> Self:
+        """The site a job is about (none for a job on no site)."""
+        return self.none() if job.site_id is None else self.filter(pk=job.site_id)
 
 
 class Site(models.Model):
@@ -81,6 +90,8 @@ class Site(models.Model):
     redirect_to = models.TextField(_("redirect to"), null=True, blank=True)
     created_at = created_at()
     updated_at = updated_at()
+
+    objects = SiteQuerySet.as_manager()
 
     class Meta:
         db_table = "sites"

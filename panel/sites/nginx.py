@@ -55,7 +55,7 @@ _FASTCGI_PARAMS = (
     "/usr/local/nginx/conf/fastcgi_params",
     "/opt/homebrew/etc/nginx/fastcgi_params",
 )
-INDEX_PAGES = {
+INDEX_PAGES: dict[str, tuple[str, str]] = {
     Runtime.STATIC: (
         "index.html",
         '<!doctype html>\n<html><head><meta charset="utf-8"><title>{domain}</title></head>\n'

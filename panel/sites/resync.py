@@ -14,15 +14,17 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
 from panel.jobs.services import job_create
+from panel.jobs.types import JobType
 
 from . import nginx
 from .models import Site, SiteStatus
 
-RESYNC = "nginx.resync"
+RESYNC = JobType.NGINX_RESYNC
 
 
 @dataclass
@@ -75,7 +77,7 @@ def nginx_resync(*, user: Any, deliver: bool = True) -> Job:
         job = job_create(type=RESYNC, payload={}, user=user, deliver=deliver)
         audit_record(
             actor=user,
-            action="nginx.resync",
+            action=AuditAction.NGINX_RESYNC,
             target=job,
             metadata={"job_id": str(job.pk), "via": "queue" if deliver else "now"},
         )
@@ -101,7 +103,7 @@ def run(job: Job) -> None:
     job_log(job, summary)
     audit_record(
         actor=None,
-        action="nginx.resynced",
+        action=AuditAction.NGINX_RESYNCED,
         target=job,
         metadata={
             "job_id": str(job.pk),

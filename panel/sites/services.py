@@ -13,10 +13,12 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from panel.accounts.models import Role, User
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.limits import rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
+from panel.jobs.types import JobType
 from panel.tenancy.rootcmd import site_user_name
 
 from .aliases import check_name, ensure_name_free
@@ -171,14 +173,14 @@ def site_create(
             if pair:
                 SiteDomain.objects.create(site=site, domain=pair)
             job_create(
-                type="site.provision",
+                type=JobType.SITE_PROVISION,
                 payload={"domain": domain, "runtime": runtime, "https": bool(https)},
                 user=user,
                 site_id=site.pk,
             )
             audit_record(
                 actor=user,
-                action="site.create",
+                action=AuditAction.SITE_CREATE,
                 target=site,
                 metadata={
                     "domain": domain,
@@ -192,7 +194,7 @@ def site_create(
             if overridden:
                 audit_record(
                     actor=user,
-                    action="site.quota_override",
+                    action=AuditAction.SITE_QUOTA_OVERRIDE,
                     target=site,
                     metadata={"domain": domain, **overridden},
                 )
@@ -216,6 +218,12 @@ def _www_pair(domain: str) -> str | None:
         return check_name(www_name(domain))
     except ValidationError as exc:  # too long with www., or a panel name
         raise ValidationError({"www": exc.messages}, code="invalid")
+
+
+def lock_site_row(site_id: Any) -> None:
+    """SELECT ... FOR UPDATE of one site's row, as every service here takes it first (a job
+    retry in panel.jobs takes it too, through panel.jobs.services.SITE_LOCKS)."""
+    Site.objects.select_for_update().filter(pk=site_id).first()
 
 
 def site_update(*, user: User, site: Site, runtime: str, upstream: str | None = None) -> Job:
@@ -246,7 +254,7 @@ def site_update(*, user: User, site: Site, runtime: str, upstream: str | None = 
         rate_check("site.update", user=user, site_id=site.pk)
         previous = {"runtime": site.runtime, "upstream": site.upstream, "status": site.status}
         job = job_create(
-            type="site.update",
+            type=JobType.SITE_UPDATE,
             payload={
                 "domain": site.domain,
                 "runtime": runtime,
@@ -263,7 +271,7 @@ def site_update(*, user: User, site: Site, runtime: str, upstream: str | None = 
             site.save(update_fields=["status", "updated_at"])
         audit_record(
             actor=user,
-            action="site.update",
+            action=AuditAction.SITE_UPDATE,
             target=site,
             metadata={
                 "domain": site.domain,
@@ -298,9 +306,8 @@ def site_suspend(*, user: User, site: Site, suspend: bool, reason: str = "") -> 
             )
             raise ValidationError({"__all__": message}, code="unchanged")
         ensure_site_idle(site.pk)
-        action = "site.suspend" if suspend else "site.resume"
         job = job_create(
-            type=action,
+            type=JobType.SITE_SUSPEND if suspend else JobType.SITE_RESUME,
             payload={"domain": site.domain, "reason": reason},
             user=user,
             site_id=site.pk,
@@ -308,7 +315,7 @@ def site_suspend(*, user: User, site: Site, suspend: bool, reason: str = "") -> 
         )
         audit_record(
             actor=user,
-            action=action,
+            action=AuditAction.SITE_SUSPEND if suspend else AuditAction.SITE_RESUME,
             target=site,
             metadata={"domain": site.domain, "reason": reason, "job_id": str(job.pk)},
         )
@@ -349,7 +356,7 @@ def site_set_hsts(*, user: User, site: Site, enabled: bool) -> Job:
             )
         ensure_site_idle(site.pk)
         job = job_create(
-            type="site.hsts",
+            type=JobType.SITE_HSTS,
             payload={"domain": site.domain, "enabled": enabled},
             user=user,
             site_id=site.pk,
@@ -357,7 +364,7 @@ def site_set_hsts(*, user: User, site: Site, enabled: bool) -> Job:
         )
         audit_record(
             actor=user,
-            action="site.hsts",
+            action=AuditAction.SITE_HSTS,
             target=site,
             metadata={"domain": site.domain, "enabled": enabled, "job_id": str(job.pk)},
         )
@@ -379,7 +386,7 @@ def site_delete(*, user: User, site: Site) -> Job:
             )
             raise ValidationError({"__all__": ValidationError(message, code="suspended")})
         job = job_create(
-            type="site.delete",
+            type=JobType.SITE_DELETE,
             payload={"domain": site.domain},
             user=user,
             site_id=site.pk,
@@ -388,7 +395,7 @@ def site_delete(*, user: User, site: Site) -> Job:
         site.save(update_fields=["status", "updated_at"])
         audit_record(
             actor=user,
-            action="site.delete",
+            action=AuditAction.SITE_DELETE,
             target=site,
             metadata={"domain": site.domain, "job_id": str(job.pk)},
         )

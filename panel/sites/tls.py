@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,7 @@ def has_ocsp_responder(fullchain: Path) -> bool:
     if len(chain) < 2:  # nginx needs the issuer to check the stapled answer
         return False
     try:
-        aia = (
-            chain[0]
-            .extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
-            .value
-        )
+        aia = chain[0].extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
     except x509.ExtensionNotFound:
         return False
     return any(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -52,7 +53,7 @@ def resolve(host: str) -> list[Address]:
         return [ipaddress.ip_address(host.strip("[]"))]
     except ValueError:
         pass
-    result: dict[str, object] = {}
+    result: dict[str, Any] = {}
 
     def lookup() -> None:
         try:

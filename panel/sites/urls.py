@@ -15,10 +15,4 @@ urlpatterns = [
     path("sites/<uuid:pk>/aliases/remove/", views.site_alias_remove, name="site_alias_remove"),
     path("sites/<uuid:pk>/redirect/", views.site_redirect, name="site_redirect"),
     path("sites/<uuid:pk>/delete/", views.site_delete, name="site_delete"),
-    path("sites/<uuid:pk>/certificate/", views.site_certificate, name="site_certificate"),
-    path(
-        "sites/<uuid:pk>/certificate/upload/",
-        views.site_certificate_upload,
-        name="site_certificate_upload",
-    ),
 ]

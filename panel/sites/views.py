@@ -1,5 +1,5 @@
-"""Sites: list, create, detail (with live status), settings, HSTS, delete, certificate request
-and upload."""
+"""Sites: list, create, detail (with live status), settings, HSTS, delete. Other apps add
+their cards and list columns through panel/sites/extensions.py."""
 
 from __future__ import annotations
 
@@ -11,30 +11,30 @@ import idna
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, F, OuterRef, Q, Subquery
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Exists, F, OuterRef, Q
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from panel.accounts.access import admin_required
+from panel.accounts.access import AuthedRequest, admin_required
 from panel.audit.models import AuditLog
-from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
-from panel.sites.models import RedirectMode, SiteDomain, SiteStatus
-from panel.web.access import get_site_for, sites_for
+from panel.jobs.types import JobType
+from panel.sites.models import RedirectMode, Site, SiteDomain, SiteStatus
+from panel.web.access import get_site_for
 from panel.web.decorators import login_required
 from panel.web.forms import add_service_errors
 from panel.web.paging import paginate
 
+from . import extensions
 from .domains import to_unicode
 from .forms import (
     SORT_DISK,
     SUSPENDED,
     AliasForm,
-    CertificateUploadForm,
     RedirectModeForm,
     SiteCreateForm,
     SiteDeleteForm,
@@ -65,7 +65,7 @@ def _quota(user: Any) -> dict[str, int] | None:
     """A regular user's site count against their quota (User.site_limit; admins have none)."""
     if user.is_admin:
         return None
-    return {"used": sites_for(user).count(), "limit": user.site_limit}
+    return {"used": Site.objects.visible_to(user).count(), "limit": user.site_limit}
 
 
 def _search_terms(q: str) -> set[str]:
@@ -76,16 +76,11 @@ def _search_terms(q: str) -> set[str]:
     return {t for t in terms if t}
 
 
-def _latest_certificate(field: str) -> Subquery:
-    latest = SslCertificate.objects.filter(site_id=OuterRef("pk")).order_by("-created_at")
-    return Subquery(latest.values(field)[:1])
-
-
 @login_required
 @require_GET
-def site_list(request: HttpRequest) -> HttpResponse:
+def site_list(request: AuthedRequest) -> HttpResponse:
     filters = SiteFilterForm(request.GET)
-    qs = sites_for(request.user).select_related("created_by")
+    qs = Site.objects.visible_to(request.user).select_related("created_by")
     if filters.is_valid():
         if q := filters.cleaned_data["q"]:
             match = Q()
@@ -106,9 +101,9 @@ def site_list(request: HttpRequest) -> HttpResponse:
     order: list[Any] = ["domain"]
     if filters.is_valid() and filters.cleaned_data["sort"] == SORT_DISK:
         order = [F("disk_bytes").desc(nulls_last=True), "domain"]
-    qs = qs.annotate(
-        cert_status=_latest_certificate("status"), cert_expires=_latest_certificate("expires_at")
-    ).order_by(*order)
+    for columns in extensions.site_list_columns:  # e.g. the latest certificate's status
+        qs = qs.annotate(**columns())
+    qs = qs.order_by(*order)
     page = paginate(request, qs)
     context = {"page": page, "filters": filters, "quota": _quota(request.user)}
     return render(request, "web/site_list.html", context)
@@ -116,7 +111,7 @@ def site_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def site_new(request: HttpRequest) -> HttpResponse:
+def site_new(request: AuthedRequest) -> HttpResponse:
     form = SiteCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         from panel.sites.services import site_create
@@ -150,7 +145,7 @@ def site_new(request: HttpRequest) -> HttpResponse:
     return render(request, "web/site_new.html", {"form": form, "quota": _quota(request.user)})
 
 
-def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, Any]:
+def _detail_context(request: AuthedRequest, site: Any, **forms: Any) -> dict[str, Any]:
     certificates = list(site.certificates.order_by("-created_at")[:5])
     certificate = certificates[0] if certificates else None
     jobs = list(
@@ -161,7 +156,7 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     live = (
         site.status in BUSY_SITE_STATUSES
         or any(job.status in ACTIVE_STATUSES for job in jobs)
-        or (certificate is not None and certificate.status == CertStatus.PENDING)
+        or (certificate is not None and certificate.pending)
     )
     context = {
         "site": site,
@@ -181,7 +176,6 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
         .select_related("actor")
         .order_by("-created_at")[:SITE_AUDIT_LIMIT]
     )
-    context["upload_form"] = forms.get("upload_form") or CertificateUploadForm()
     context["delete_form"] = forms.get("delete_form") or SiteDeleteForm(site=site)
     context["settings_form"] = forms.get("settings_form") or SiteSettingsForm(site=site)
     context["suspend_form"] = forms.get("suspend_form") or SiteSuspendForm()
@@ -194,28 +188,19 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     context["alias_limit"] = settings.NUSANTARA_SITE_ALIAS_LIMIT
     context["names"] = _names(site, context["aliases"], certificate)
     context["suspension"] = _suspension(site)
-    from panel.tenancy.file_views import upload_context
-
-    context.update(upload_context(site, jobs, forms.get("files_form")))
     if request.user.is_admin:
         from panel.sites.nginx import read_vhosts
 
         context["vhost"], context["vhost_rejected"] = read_vhosts(site.domain)
     context["can_change_settings"] = site.status in (SiteStatus.ACTIVE, SiteStatus.FAILED)
-    from panel.tenancy.sftp_views import sftp_context  # the SFTP card
-
-    context.update(sftp_context(request, site))
-    from panel.databases.views import databases_context  # the databases card
-
-    context.update(databases_context(request, site))
+    for card in extensions.site_cards:  # files, SFTP, databases: registered by their apps
+        context.update(card(request, site, context, forms))
     return context
 
 
 def _names(site: Any, aliases: list[Any], certificate: Any) -> list[dict[str, Any]]:
     """Each of the site's names with what it does and whether the certificate covers it."""
-    covered = set(certificate.domains or []) if certificate is not None else set()
-    if certificate is not None and certificate.status != CertStatus.ISSUED:
-        covered = set()
+    covered = certificate.covered_names if certificate is not None else set()
     rows = [{"domain": site.domain, "display": site.display_domain, "primary": True}]
     rows += [{"domain": a.domain, "display": a.display_domain, "primary": False} for a in aliases]
     canonical = {
@@ -246,7 +231,7 @@ def _live_key(site: Any, certificate: Any, jobs: list[Any]) -> str:
 
 @login_required
 @require_GET
-def site_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_detail(request: AuthedRequest, pk: Any) -> HttpResponse:
     try:
         site = get_site_for(request.user, pk)
     except Http404:
@@ -278,7 +263,7 @@ def _suspension(site: Any) -> dict[str, Any] | None:
     if site.suspended_at is None:
         return None
     job = (
-        Job.objects.filter(site_id=site.pk, type="site.suspend", status=JobStatus.SUCCESS)
+        Job.objects.filter(site_id=site.pk, type=JobType.SITE_SUSPEND, status=JobStatus.SUCCESS)
         .select_related("created_by")
         .order_by("-created_at")
         .first()
@@ -292,7 +277,7 @@ def _suspension(site: Any) -> dict[str, Any] | None:
 
 @admin_required
 @require_POST
-def site_suspension(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_suspension(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     form = SiteSuspendForm(request.POST)
     suspend = request.POST.get("action") == "suspend"
@@ -315,7 +300,7 @@ def site_suspension(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_hsts(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_hsts(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     form = SiteHstsForm(request.POST)
     if form.is_valid():
@@ -337,7 +322,7 @@ def site_hsts(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_settings(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_settings(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     form = SiteSettingsForm(request.POST, site=site)
     if form.is_valid():
@@ -368,7 +353,7 @@ def site_settings(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_aliases(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_aliases(request: AuthedRequest, pk: Any) -> HttpResponse:
     """Add another name (field `domain`)."""
     site = get_site_for(request.user, pk)
     form = AliasForm(request.POST)
@@ -390,7 +375,7 @@ def site_aliases(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_alias_remove(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_alias_remove(request: AuthedRequest, pk: Any) -> HttpResponse:
     """Remove one of the site's other names (field `domain`, as stored)."""
     site = get_site_for(request.user, pk)
     from panel.sites.aliases import alias_remove
@@ -410,7 +395,7 @@ def site_alias_remove(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_redirect(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_redirect(request: AuthedRequest, pk: Any) -> HttpResponse:
     """Serve every name, or redirect the other names to the primary, to www. of it, or to one
     of its aliases (field `redirect_to`)."""
     site = get_site_for(request.user, pk)
@@ -439,7 +424,7 @@ def site_redirect(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def site_delete(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_delete(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     form = SiteDeleteForm(request.POST, site=site)
     if form.is_valid():
@@ -454,74 +439,6 @@ def site_delete(request: HttpRequest, pk: Any) -> HttpResponse:
         return redirect("job_detail", pk=job.pk)
     context = _detail_context(request, site, delete_form=form)
     return render(request, "web/site_detail.html", context)
-
-
-@login_required
-@require_POST
-def site_certificate(request: HttpRequest, pk: Any) -> HttpResponse:
-    site = get_site_for(request.user, pk)
-    from panel.certificates.services import ISSUE, RENEW, certificate_request
-
-    current = site.certificates.order_by("-created_at").first()
-    renew = current is not None and current.renewable
-    try:
-        certificate_request(user=request.user, site=site, job_type=RENEW if renew else ISSUE)
-    except (ValidationError, JobBusy) as exc:
-        messages.error(request, _message(exc))
-    else:
-        messages.success(
-            request,
-            _("Certificate requested for %(domain)s. This page updates when it is issued.")
-            % {"domain": site.display_domain},
-        )
-    return redirect("site_detail", pk=site.pk)
-
-
-@login_required
-@require_POST
-def site_certificate_upload(request: HttpRequest, pk: Any) -> HttpResponse:
-    site = get_site_for(request.user, pk)
-    form = CertificateUploadForm(request.POST)
-    if form.is_valid():
-        from panel.certificates.services import certificate_upload
-
-        job = _on_form(
-            form,
-            lambda: certificate_upload(
-                user=request.user,
-                site=site,
-                chain_pem=form.cleaned_data["chain_pem"],
-                key_pem=form.cleaned_data["key_pem"],
-            ),
-            _upload_errors,
-        )
-        if job is not None:
-            messages.success(
-                request,
-                _("The certificate passed the checks and is being installed on %(domain)s.")
-                % {"domain": site.display_domain},
-            )
-            return redirect("job_detail", pk=job.pk)
-    # Never echo the private key back into the page.
-    form.data = form.data.copy()
-    form.data["key_pem"] = ""
-    context = _detail_context(request, site, upload_form=form)
-    return render(request, "web/site_detail.html", context)
-
-
-def _upload_errors(form: CertificateUploadForm, exc: ValidationError) -> None:
-    """The upload check raises plain errors with codes; show each under the field it is about."""
-    if hasattr(exc, "error_dict"):
-        add_service_errors(form, exc, aliases={"chain": "chain_pem", "key": "key_pem"})
-        return
-    for error in exc.error_list:
-        code = error.code or ""
-        if code.startswith("key_"):
-            form.add_error("key_pem", error)
-        elif code.startswith("cert_") or code in ("wrong_domain", "not_yet_valid", "expired"):
-            form.add_error("chain_pem", error)
-        else:
-            form.add_error(None, error)
 
 
 def _message(exc: Exception) -> str:

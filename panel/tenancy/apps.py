@@ -17,7 +17,12 @@ class TenancyConfig(AppConfig):
     def ready(self) -> None:
         # Registers the site.migrate_home, site.upload, sftp.keys and sftp.password job
         # handlers in the web process and in every worker.
-        from . import handlers, sftp_handlers, uploads  # noqa: F401
+        from panel.sites import extensions
+
+        from . import file_views, handlers, sftp_handlers, sftp_views, uploads  # noqa: F401
+
+        extensions.add(extensions.site_cards, file_views.files_card)
+        extensions.add(extensions.site_cards, sftp_views.sftp_card)
 
         # The disk use schedule exists wherever the database has been migrated (and after a
         # flush), with the interval of the settings.

@@ -9,14 +9,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
+from panel.accounts.access import AuthedRequest
 from panel.jobs.services import JobBusy
+from panel.jobs.types import JobType
 from panel.web.access import get_site_for
 from panel.web.decorators import login_required
 from panel.web.forms import PanelForm, add_service_errors
@@ -45,7 +47,8 @@ class MultipleFileField(forms.FileField):
 
 
 class UploadForm(PanelForm):
-    files = MultipleFileField(label=gettext_lazy("Files"), required=True)
+    # A field (the form metaclass moves it out of the class), not BaseForm.files.
+    files = MultipleFileField(label=gettext_lazy("Files"), required=True)  # type: ignore[assignment]
     subdir = forms.CharField(
         label=gettext_lazy("Into folder"),
         required=False,
@@ -73,6 +76,13 @@ class LogFilterForm(forms.Form):
     cursor = forms.CharField(required=False, max_length=50)
 
 
+def files_card(
+    request: AuthedRequest, site: Any, context: dict[str, Any], forms: dict[str, Any]
+) -> dict[str, Any]:
+    """The files card of the site page (registered in panel.sites.extensions)."""
+    return upload_context(site, context["jobs"], forms.get("files_form"))
+
+
 def upload_context(site: Any, jobs: list[Any], form: UploadForm | None = None) -> dict[str, Any]:
     """What the site page's Files card shows (the last upload comes from the jobs it has)."""
     return {
@@ -80,11 +90,13 @@ def upload_context(site: Any, jobs: list[Any], form: UploadForm | None = None) -
         "upload_limit": human_size(settings.NUSANTARA_UPLOAD_MAX_SIZE),
         "upload_unpacked_limit": human_size(settings.NUSANTARA_UPLOAD_MAX_UNPACKED),
         "upload_max_entries": settings.NUSANTARA_UPLOAD_MAX_ENTRIES,
-        "last_upload": next((job for job in jobs if job.type == "site.upload"), None),
+        "last_upload": next((job for job in jobs if job.type == JobType.SITE_UPLOAD), None),
     }
 
 
-def _render_detail(request: HttpRequest, site: Any, form: UploadForm, status: int) -> HttpResponse:
+def _render_detail(
+    request: AuthedRequest, site: Any, form: UploadForm, status: int
+) -> HttpResponse:
     from panel.sites.views import _detail_context
 
     context = _detail_context(request, site, files_form=form)
@@ -94,7 +106,7 @@ def _render_detail(request: HttpRequest, site: Any, form: UploadForm, status: in
 @csrf_exempt  # checked by site_files_upload below, once the body may be read
 @login_required
 @require_POST
-def site_files(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_files(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -115,7 +127,7 @@ def site_files(request: HttpRequest, pk: Any) -> HttpResponse:
 
 
 @csrf_protect
-def _site_files_upload(request: HttpRequest, site: Any) -> HttpResponse:
+def _site_files_upload(request: AuthedRequest, site: Any) -> HttpResponse:
     from .uploads import site_upload
 
     form = UploadForm(request.POST, request.FILES)
@@ -145,7 +157,7 @@ def _site_files_upload(request: HttpRequest, site: Any) -> HttpResponse:
 
 @login_required
 @require_GET
-def site_logs(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_logs(request: AuthedRequest, pk: Any) -> HttpResponse:
     from . import homes
 
     site = get_site_for(request.user, pk)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
+from panel.jobs.types import JobType
 from panel.sites import nginx
 from panel.sites.models import Runtime, Site
 
@@ -20,7 +22,7 @@ from . import homes, pools, probe, rootcmd
 
 
 def _migrate_home(job: Job) -> None:
-    site = Site.objects.filter(pk=job.site_id).first()
+    site = Site.objects.of_job(job).first()
     if site is None:
         raise JobFailed("The site no longer exists.")
     user = site.system_user or rootcmd.site_user_name(site.pk)
@@ -44,7 +46,7 @@ def _migrate_home(job: Job) -> None:
             Site.objects.filter(pk=site.pk).update(system_user=user, root_path=target.root_path)
             audit_record(
                 actor=None,
-                action="site.home_migrated",
+                action=AuditAction.SITE_HOME_MIGRATED,
                 target_type="site",
                 target_id=site.pk,
                 metadata={"domain": site.domain, "system_user": user, "job_id": str(job.pk)},
@@ -73,4 +75,4 @@ def _adopt_as_panel_user(site: Site) -> None:
     homes.prepare(site)
 
 
-register("site.migrate_home")(_migrate_home)
+register(JobType.SITE_MIGRATE_HOME)(_migrate_home)

@@ -47,6 +47,7 @@ def prepare(site: Site) -> Path:
     """The site's user and home, with a default index page unless it has one. Idempotent."""
     public = public_path(site.domain)
     if isolated(site):
+        assert site.system_user  # isolated() says so
         rootcmd.run("user-create", site.system_user, site.domain)
         rootcmd.run("home-setup", site.system_user, site.domain)
         if site.runtime in (Runtime.STATIC, Runtime.PHP):

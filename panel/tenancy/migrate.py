@@ -7,6 +7,7 @@ from django.db import transaction
 
 from panel.jobs.models import Job, JobStatus
 from panel.jobs.services import JobBusy, job_create
+from panel.jobs.types import JobType
 from panel.sites.models import Site, SiteStatus
 
 from . import homes
@@ -25,7 +26,7 @@ def queue_migrations() -> tuple[list[Job], list[str]]:
     for site in pending_sites():
         active = Job.objects.filter(
             site_id=site.pk,
-            type="site.migrate_home",
+            type=JobType.SITE_MIGRATE_HOME,
             status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
         )
         if active.exists():
@@ -35,7 +36,7 @@ def queue_migrations() -> tuple[list[Job], list[str]]:
                 Site.objects.select_for_update().get(pk=site.pk)
                 queued.append(
                     job_create(
-                        type="site.migrate_home",
+                        type=JobType.SITE_MIGRATE_HOME,
                         payload={"domain": site.domain},
                         site_id=site.pk,
                     )

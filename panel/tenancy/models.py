@@ -12,7 +12,11 @@ from django.db.models import Q
 from django.db.models.functions import UUID4
 from django.utils.translation import gettext_lazy as _
 
-from panel.common import created_at
+from panel.common import OwnedQuerySet, created_at
+
+
+class SiteSshKeyQuerySet(OwnedQuerySet):
+    owner_field = "site__created_by_id"
 
 
 class SiteSshKey(models.Model):
@@ -33,6 +37,8 @@ class SiteSshKey(models.Model):
     fingerprint = models.TextField(_("fingerprint"))
     comment = models.TextField(_("comment"), blank=True, default="", db_default="")
     created_at = created_at()
+
+    objects = SiteSshKeyQuerySet.as_manager()
 
     class Meta:
         db_table = "site_ssh_keys"

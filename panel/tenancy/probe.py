@@ -85,6 +85,7 @@ def _explain_5xx(site: Site, status: int, where: str) -> str:
 def _write_probe(site: Site, nonce: str) -> None:
     kind = "php" if site.runtime == Runtime.PHP else "static"
     if homes.isolated(site):
+        assert site.system_user  # isolated() says so
         rootcmd.run("probe-create", site.system_user, site.domain, kind, nonce)
         return
     ext, body = helper.PROBES[kind]
@@ -95,6 +96,7 @@ def _write_probe(site: Site, nonce: str) -> None:
 
 def _remove_probe(site: Site, nonce: str) -> None:
     if homes.isolated(site):
+        assert site.system_user  # isolated() says so
         rootcmd.run("probe-remove", site.system_user, site.domain, nonce)
         return
     for ext, _body in helper.PROBES.values():

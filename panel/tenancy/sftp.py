@@ -20,11 +20,13 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from panel.accounts.models import Role, User
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs import secrets
 from panel.jobs.limits import rate_check_form
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy, job_create
+from panel.jobs.types import JobType
 from panel.sites.models import Site, SiteStatus
 
 from . import sshkeys
@@ -39,8 +41,8 @@ __all__ = [
     "sftp_password_set",
 ]
 
-KEYS_JOB = "sftp.keys"
-PASSWORD_JOB = "sftp.password"
+KEYS_JOB = JobType.SFTP_KEYS
+PASSWORD_JOB = JobType.SFTP_PASSWORD
 PASSWORD_MAX_LENGTH = 128
 # The key derivation's purpose (unchanged from before panel.jobs.secrets was shared).
 PASSWORD_PURPOSE = "sftp password"
@@ -155,7 +157,7 @@ def sftp_key_add(*, user: User, site: Site, public_key: str) -> SiteSshKey:
             job = _queue_keys(user, site)
             audit_record(
                 actor=user,
-                action="sftp.key_add",
+                action=AuditAction.SFTP_KEY_ADD,
                 target=site,
                 metadata={
                     "domain": site.domain,
@@ -184,7 +186,7 @@ def sftp_key_remove(*, user: User, site: Site, key: SiteSshKey) -> Job:
         job = _queue_keys(user, site)
         audit_record(
             actor=user,
-            action="sftp.key_remove",
+            action=AuditAction.SFTP_KEY_REMOVE,
             target=site,
             metadata={
                 "domain": site.domain,
@@ -260,7 +262,7 @@ def sftp_password_set(*, user: User, site: Site, password: str) -> Job:
         )
         audit_record(
             actor=user,
-            action="sftp.password_set" if password else "sftp.password_clear",
+            action=AuditAction.SFTP_PASSWORD_SET if password else AuditAction.SFTP_PASSWORD_CLEAR,
             target=site,
             metadata={"domain": site.domain, "job_id": str(job.pk)},
         )

@@ -22,7 +22,7 @@ from .sftp import KEYS_JOB, PASSWORD_JOB, decrypt_password
 
 def _write_keys(job: Job) -> None:
     with transaction.atomic():
-        site = Site.objects.select_for_update().filter(pk=job.site_id).first()
+        site = Site.objects.select_for_update().of_job(job).first()
         user = site.system_user if site else job.payload.get("user")
         if site is None or site.status == SiteStatus.DELETING or not user:
             # The site's deletion removes the file (and the user): nothing to write.

@@ -10,7 +10,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from panel.accounts.access import AuthedRequest
 from panel.jobs.services import JobBusy
 from panel.tenancy import rootcmd
 from panel.web.access import get_site_for
@@ -45,7 +46,7 @@ class SftpPasswordForm(PanelForm):
     )
 
 
-def sftp_context(request: HttpRequest, site: Any, **forms_: Any) -> dict[str, Any]:
+def sftp_context(request: AuthedRequest, site: Any, **forms_: Any) -> dict[str, Any]:
     """What the SFTP card of the site page shows."""
     host = settings.NUSANTARA_SFTP_HOST or split_domain_port(request.get_host())[0]
     port = settings.NUSANTARA_SFTP_PORT
@@ -66,11 +67,18 @@ def sftp_context(request: HttpRequest, site: Any, **forms_: Any) -> dict[str, An
     }
 
 
+def sftp_card(
+    request: AuthedRequest, site: Any, context: dict[str, Any], forms: dict[str, Any]
+) -> dict[str, Any]:
+    """The SFTP card of the site page (registered in panel.sites.extensions)."""
+    return sftp_context(request, site, **forms)
+
+
 def _back(site: Any) -> HttpResponse:
     return redirect(reverse("site_detail", args=[site.pk]) + "#sftp")
 
 
-def _rerender(request: HttpRequest, site: Any, **forms_: Any) -> HttpResponse:
+def _rerender(request: AuthedRequest, site: Any, **forms_: Any) -> HttpResponse:
     from panel.sites.views import _detail_context
 
     context = _detail_context(request, site)
@@ -80,7 +88,7 @@ def _rerender(request: HttpRequest, site: Any, **forms_: Any) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def site_sftp(request: HttpRequest, pk: Any) -> HttpResponse:
+def site_sftp(request: AuthedRequest, pk: Any) -> HttpResponse:
     site = get_site_for(request.user, pk)
     if request.method == "GET":
         return _back(site)
@@ -93,7 +101,7 @@ def site_sftp(request: HttpRequest, pk: Any) -> HttpResponse:
                 key_id = uuid.UUID(request.POST["remove_key"])
             except ValueError:
                 raise Http404
-            key = SiteSshKey.objects.filter(site=site, pk=key_id).first()
+            key = SiteSshKey.objects.visible_to(request.user).filter(site=site, pk=key_id).first()
             if key is None:
                 raise Http404
             sftp_key_remove(user=request.user, site=site, key=key)
@@ -121,7 +129,7 @@ def site_sftp(request: HttpRequest, pk: Any) -> HttpResponse:
             )
             return _back(site)
         if "password" in request.POST:
-            form = SftpPasswordForm(request.POST)
+            form = SftpPasswordForm(request.POST)  # type: ignore[assignment]  # its own branch
             form.is_valid()
             password = form.cleaned_data.get("password") or ""
             try:

@@ -25,10 +25,10 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 CHUNK = 1024 * 1024
 MAX_NAME_BYTES = 255
@@ -183,7 +183,7 @@ def _kind(dir_fd: int, name: str) -> str | None:
     return "file" if stat.S_ISREG(mode) else "other"
 
 
-def _write(dir_fd: int, name: str, source: BinaryIO, budget: int, declared: int | None) -> int:
+def _write(dir_fd: int, name: str, source: IO[bytes], budget: int, declared: int | None) -> int:
     """Copy `source` into a new file, counting real bytes: a zip bomb lies about sizes."""
     fd = os.open(
         name,
@@ -243,7 +243,7 @@ def _plan(src: int, dst: int | None, rel: str, moves: list[tuple[str, str]]) -> 
             raise UnpackError("file_in_way", _shown(path))
         if existing == "other":
             raise UnpackError("file_in_way", _shown(path))
-        if is_dir and existing == "dir":
+        if is_dir and existing == "dir" and dst is not None:
             sub_src = os.open(entry, _DIR_FLAGS, dir_fd=src)
             try:
                 sub_dst = _open_dir(dst, entry, create=False)
@@ -288,7 +288,7 @@ def install(
     tmp: Path,
     subdir: str = "",
     archive: BinaryIO | None = None,
-    files: list[tuple[str, BinaryIO]] | None = None,
+    files: Sequence[tuple[str, BinaryIO]] | None = None,
     limits: Limits,
 ) -> Summary:
     """Unpack `archive` (a zip) or install `files` (name, stream) into public/<subdir>.

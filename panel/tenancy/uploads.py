@@ -25,16 +25,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from panel.accounts.models import Role, User
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 from panel.jobs.limits import rate_check_form
 from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
 from panel.jobs.services import ensure_site_idle, job_create
+from panel.jobs.types import JobType
 from panel.sites.models import Site, SiteStatus
 
 from . import homes, rootcmd, unpack
 
-JOB_TYPE = "site.upload"
+JOB_TYPE = JobType.SITE_UPLOAD
 ZIP_NAME = "upload.zip"
 FILES_DIR = "files"
 # The sub-directory field: plain ASCII names, the grammar the root helper checks again.
@@ -189,7 +191,7 @@ def _stage(job_id: Any, files: list[UploadedFile], mode: str) -> None:
     if mode == "files":
         (target / FILES_DIR).mkdir(mode=0o700)
     for upload in files:
-        path = target / ZIP_NAME if mode == "zip" else target / FILES_DIR / upload.name
+        path = target / ZIP_NAME if mode == "zip" else target / FILES_DIR / str(upload.name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as out:
             for chunk in upload.chunks():
@@ -225,7 +227,7 @@ def site_upload(
         )
         audit_record(
             actor=user,
-            action="site.upload",
+            action=AuditAction.SITE_UPLOAD,
             target=site,
             metadata={
                 "domain": site.domain,
@@ -252,6 +254,7 @@ def _install(site: Site, staged: Path, subdir: str) -> dict[str, Any]:
     """Run the install as the site user (root helper) or, with isolation off, right here.
     Returns {"ok": True, files, dirs, bytes} or {"ok": False, code, name}."""
     if homes.isolated(site):
+        assert site.system_user  # isolated() says so
         args = [site.system_user, site.domain, str(staged)]
         if subdir:
             args.append(subdir)
@@ -287,7 +290,7 @@ def install_staged(
 def _run_upload(job: Job) -> None:
     staged_root = staged_dir(job.pk)
     try:
-        site = Site.objects.filter(pk=job.site_id).first()
+        site = Site.objects.of_job(job).first()
         if site is None:
             raise JobFailed(_("The site no longer exists."))
         mode = job.payload.get("mode")
@@ -316,7 +319,7 @@ def _run_upload(job: Job) -> None:
         )
         audit_record(
             actor=None,
-            action="site.uploaded",
+            action=AuditAction.SITE_UPLOADED,
             target_type="site",
             target_id=job.site_id,
             metadata={"domain": site.domain, "job_id": str(job.pk), "files": result["files"]},
@@ -328,7 +331,7 @@ def _run_upload(job: Job) -> None:
 def _upload_failed(job: Job, message: str) -> None:
     audit_record(
         actor=None,
-        action="site.upload_failed",
+        action=AuditAction.SITE_UPLOAD_FAILED,
         target_type="site",
         target_id=job.site_id,
         metadata={"domain": job.payload.get("domain"), "job_id": str(job.pk), "error": message},

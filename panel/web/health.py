@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from panel.audit.actions import AuditAction
 from panel.audit.models import AuditLog
 from panel.ops.heartbeat import last_beat, max_age
 
@@ -48,7 +49,7 @@ def last_renewal_run() -> datetime | None:
     of the whole audit table when the schedule has stopped."""
     return (
         AuditLog.objects.filter(
-            action="ssl.renewal_run", created_at__gte=timezone.now() - RENEWAL_STALE
+            action=AuditAction.SSL_RENEWAL_RUN, created_at__gte=timezone.now() - RENEWAL_STALE
         )
         .order_by("-created_at")
         .values_list("created_at", flat=True)

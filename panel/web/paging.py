@@ -53,5 +53,9 @@ def paginate(
     number = min(max(number, 1), MAX_PAGE)
     start = (number - 1) * per_page
     stop = start + per_page + 1
-    rows = fetch(start, stop) if fetch is not None else list(qs[start:stop])
+    if fetch is None:
+        assert qs is not None, "paginate() needs a queryset or a fetch function"
+        rows = list(qs[start:stop])
+    else:
+        rows = fetch(start, stop)
     return Page(rows=rows[:per_page], number=number, has_next=len(rows) > per_page)

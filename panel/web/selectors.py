@@ -12,8 +12,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from panel.jobs.models import JobStatus
-
-from . import access
+from panel.sites.models import Site
 
 
 def rows_for_ids(qs: QuerySet, ids: list[Any]) -> list[Any]:
@@ -45,4 +44,6 @@ def site_names(site_ids: set[Any], user: Any) -> dict[Any, Any]:
     """One query for the sites of a page of jobs (jobs.site_id has no FK: it outlives the site)."""
     if not site_ids:
         return {}
-    return {s.pk: s for s in access.sites_for(user).filter(pk__in=site_ids).only("id", "domain")}
+    return {
+        s.pk: s for s in Site.objects.visible_to(user).filter(pk__in=site_ids).only("id", "domain")
+    }

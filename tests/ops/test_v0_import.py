@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from panel.accounts.models import User
+from panel.audit.actions import AuditAction
 from panel.audit.models import AuditLog
 from panel.audit.services import audit_record
 from panel.certificates.models import SslCertificate
@@ -206,7 +207,7 @@ def test_unfinished_v0_jobs_are_imported_as_they_were_and_announced(tmp_path):
 
 def test_new_audit_rows_continue_after_the_imported_ids(tmp_path):
     _import(_write(tmp_path, _with_unicode(_example())))
-    entry = audit_record(actor=None, action="test.after_import", target_type="test")
+    entry = audit_record(actor=None, action=AuditAction.SSL_RENEWAL_RUN, target_type="schedule")
     assert entry.pk == 10
 
 

@@ -38,7 +38,7 @@ http {{
     fastcgi_temp_path {dir}/tmp/fastcgi;
     uwsgi_temp_path {dir}/tmp/uwsgi;
     scgi_temp_path {dir}/tmp/scgi;
-    # Long names (up to 253 characters) and thousands of vhosts (docs/nginx.md).
+    # Long names (up to 253 characters) and thousands of vhosts (README.md, the main nginx config).
     server_names_hash_bucket_size 512;
     server_names_hash_max_size 65536;
     server {{

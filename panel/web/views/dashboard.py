@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from panel.certificates.models import CertStatus
-from panel.jobs.models import JobStatus
+from panel.accounts.access import AuthedRequest
+from panel.certificates.models import CertStatus, SslCertificate
+from panel.jobs.models import Job, JobStatus
 from panel.sites.forms import SUSPENDED
-from panel.sites.models import SiteStatus
+from panel.sites.models import Site, SiteStatus
 
 from .. import health
-from ..access import certificates_for, jobs_for, sites_for
 from ..decorators import login_required
 from ..selectors import latest_jobs, page_by_ids, site_names
 
@@ -28,10 +29,10 @@ JOBS_LIMIT = 8
 
 @login_required
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthedRequest) -> HttpResponse:
     user = request.user
     rows = list(
-        sites_for(user)
+        Site.objects.visible_to(user)
         .order_by()
         .values("status")
         .annotate(n=Count("id"), suspended=Count("id", filter=Q(suspended_at__isnull=False)))
@@ -40,7 +41,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     total_sites = sum(counts.values())
     # A suspended site is counted as "Suspended", not "Active" (it answers 503).
     suspended_active = sum(r["suspended"] for r in rows if r["status"] == SiteStatus.ACTIVE)
-    by_status = []
+    by_status: list[tuple[str, Any, int]] = []
     for value, label in SiteStatus.choices:
         if value == SiteStatus.ACTIVE:
             by_status.append((value, label, counts.get(value, 0) - suspended_active))
@@ -49,14 +50,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             by_status.append((value, label, counts.get(value, 0)))
 
     soon = timezone.now() + timedelta(days=settings.NUSANTARA_RENEW_BEFORE_DAYS)
-    attention = certificates_for(user).filter(
+    attention = SslCertificate.objects.visible_to(user).filter(
         Q(status__in=[CertStatus.FAILED, CertStatus.EXPIRED])
         | Q(status=CertStatus.ISSUED, expires_at__lte=soon)
     )
     certificates = page_by_ids(
         attention.select_related("site"), ["expires_at", "pk"], 0, ATTENTION_LIMIT
     )
-    jobs = jobs_for(user).select_related("created_by")
+    jobs = Job.objects.visible_to(user).select_related("created_by")
     if user.is_admin:
         recent_jobs = latest_jobs(jobs, 0, JOBS_LIMIT)
     else:

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import secrets
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from panel.accounts.models import Role, User
+from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
 
 
 class Command(BaseCommand):
     help = "Create the first admin account (username 'admin') if there is no admin yet."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="admin")
 
     def handle(self, *args: object, username: str = "admin", **options: object) -> None:
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             user = User.objects.create_superuser(username, password)
             audit_record(
                 actor=None,
-                action="user.create",
+                action=AuditAction.USER_CREATE,
                 target=user,
                 metadata={"username": username, "role": "admin", "via": "first run"},
             )
