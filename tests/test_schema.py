@@ -27,10 +27,14 @@ COMMITTED_SEED = Path(settings.BASE_DIR) / "docs" / "seed-schema.sql"
 # database default, so an INSERT written against the seed keeps working.
 EXTRA_COLUMNS = {
     "users": {"max_sites"},
-    "sites": {"upstream", "suspended_at", "hsts", "system_user"},
+    "sites": {"upstream", "suspended_at", "hsts", "system_user", "node_id"},
     "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at"},
-    "jobs": {"site_id", "created_by", "log", "attempts", "worker"},
+    "jobs": {"site_id", "created_by", "log", "attempts", "worker", "node_id"},
 }
+# The one exception to "nullable or a database default" (docs/schema.md "nodes"): every site and
+# job is on a node, and a default would have to be a query, which PostgreSQL does not allow; an
+# INSERT written against the seed names the node (the local node's id).
+EXTRA_NOT_NULL_WITHOUT_DEFAULT = {("sites", "node_id"), ("jobs", "node_id")}
 # Django's index per FK column / db_index column (`<table>_<column>_<hash>`) and the
 # text_pattern_ops index it adds for unique text columns (`<table>_<column>_<hash>_like`).
 EXTRA_INDEXES = {
@@ -41,6 +45,8 @@ EXTRA_INDEXES = {
     ("ssl_certificates", "site_id", "plain"),
     ("jobs", "site_id", "plain"),
     ("jobs", "created_by", "plain"),
+    ("sites", "node_id", "plain"),
+    ("jobs", "node_id", "plain"),
     ("audit_logs", "actor_user_id", "plain"),
 }
 # Named indexes the pages need at scale (docs/benchmarks.md "Pages"), with their exact definitions.
@@ -53,8 +59,8 @@ EXTRA_NAMED_INDEXES = {
         "CREATE INDEX sites_domain_trgm_idx ON sites USING gin (domain gin_trgm_ops)"
     ),
 }
-# The FK that comes with the extra column jobs.created_by.
-EXTRA_FOREIGN_KEYS = {("jobs", "created_by")}
+# The FKs that come with the extra columns jobs.created_by, sites.node_id and jobs.node_id.
+EXTRA_FOREIGN_KEYS = {("jobs", "created_by"), ("sites", "node_id"), ("jobs", "node_id")}
 # The unique constraint that comes with the extra column sites.system_user.
 EXTRA_UNIQUE = {("sites", "sites_system_user_key")}
 # Not in the seed but required by the issue (the seed's note): updated_at triggers.
@@ -226,7 +232,7 @@ def compare(seed: dict, project: dict) -> list[str]:
                 continue
             if name not in allowed:
                 diffs.append(f"{table}.{name}: extra column not listed in docs/schema.md")
-            elif col[2] and col[3] is None:
+            elif col[2] and col[3] is None and (table, name) not in EXTRA_NOT_NULL_WITHOUT_DEFAULT:
                 diffs.append(f"{table}.{name}: extra NOT NULL column without a database default")
         order = [c[0] for c in p["columns"]]
         if order[: len(s["columns"])] != [c[0] for c in s["columns"]]:

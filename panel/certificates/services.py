@@ -22,6 +22,7 @@ from panel.audit.services import audit_record
 from panel.jobs.limits import RateLimited, rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
+from panel.nodes.schedules import RENEWAL, schedule_name
 from panel.sites.models import Site, SiteStatus
 
 from . import staging
@@ -32,7 +33,7 @@ from .models import CertStatus, Provider, SslCertificate
 ISSUE = "ssl.issue"
 RENEW = "ssl.renew"
 INSTALL = "ssl.install"
-RENEWAL_SCHEDULE = "ssl-renewal"
+RENEWAL_SCHEDULE = RENEWAL.name  # "ssl-renewal"; `ssl-renewal@<node>` for other nodes
 
 
 class InstallError(Exception):
@@ -218,8 +219,9 @@ def mark_expired(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     count = 0
     with transaction.atomic():
+        # This node's certificates: every node runs its own renewal schedule (panel.nodes).
         for cert in SslCertificate.objects.select_for_update().filter(
-            status=CertStatus.ISSUED, expires_at__lte=now
+            status=CertStatus.ISSUED, expires_at__lte=now, site__node__name=settings.NUSANTARA_NODE
         ):
             cert.status = CertStatus.EXPIRED
             cert.save(update_fields=["status", "updated_at"])
@@ -243,6 +245,7 @@ def due_for_renewal(now: dt.datetime | None = None):
             status__in=[CertStatus.ISSUED, CertStatus.EXPIRED],
             expires_at__lte=window,
             site__status=SiteStatus.ACTIVE,
+            site__node__name=settings.NUSANTARA_NODE,
         )
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .select_related("site")
@@ -250,7 +253,8 @@ def due_for_renewal(now: dt.datetime | None = None):
 
 
 def renewal_run() -> dict[str, int]:
-    """The daily schedule: mark expired certificates, queue renewals, record that it ran."""
+    """The daily schedule of this node (NUSANTARA_NODE): mark its expired certificates, queue
+    their renewals, record that it ran."""
     now = timezone.now()
     result = {"expired": mark_expired(now), "queued": 0, "busy": 0, "limited": 0}
     for cert in due_for_renewal(now):
@@ -268,7 +272,7 @@ def renewal_run() -> dict[str, int]:
         actor=None,
         action="ssl.renewal_run",
         target_type="schedule",
-        target_id=RENEWAL_SCHEDULE,
+        target_id=schedule_name(RENEWAL_SCHEDULE, settings.NUSANTARA_NODE),
         metadata=result,
     )
     return result
@@ -286,14 +290,7 @@ def last_renewal_run() -> dt.datetime | None:
 
 
 def ensure_schedules(**_kwargs: Any) -> None:
-    """Create the renewal schedule once (idempotent; runs after every migrate)."""
-    from django_q.models import Schedule
+    """Create every node's renewal schedule once (idempotent; runs after every migrate)."""
+    from panel.nodes.services import ensure_node_schedules
 
-    if not Schedule.objects.filter(name=RENEWAL_SCHEDULE).exists():
-        Schedule.objects.create(
-            name=RENEWAL_SCHEDULE,
-            func="panel.certificates.services.renewal_run",
-            schedule_type=Schedule.DAILY,
-            repeats=-1,
-            next_run=timezone.now() + dt.timedelta(minutes=1),
-        )
+    ensure_node_schedules(using=str(_kwargs.get("using", "default")))

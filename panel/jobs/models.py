@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from panel.common import created_at, uuid_pk
+from panel.nodes.models import local_node_id
 
 
 class JobStatus(models.TextChoices):
@@ -46,6 +47,18 @@ class Job(models.Model):
     # "host:pid" of the worker running the job, so the reaper can tell a live job from one whose
     # worker died (docs/jobs.md).
     worker = models.TextField(_("worker"), null=True, blank=True)
+    # The node whose worker runs the job (its site's node when queued; a job without a site runs
+    # on the node of the process that queued it). Its django-q2 queue is named after the node.
+    node = models.ForeignKey(
+        "nodes.Node",
+        # NO ACTION in the database: a node that still has sites (or jobs) cannot be deleted.
+        # DO_NOTHING, like created_by, keeps the certificates' DB_CASCADE chain legal (E323).
+        on_delete=models.DO_NOTHING,
+        db_column="node_id",
+        related_name="jobs",
+        verbose_name=_("node"),
+        default=local_node_id,
+    )
 
     class Meta:
         db_table = "jobs"

@@ -35,6 +35,9 @@ def beat(source: str = "schedule") -> str:
             "detail": {"host": socket.gethostname(), "pid": os.getpid(), "source": source},
         },
     )
+    from panel.nodes.services import node_beat
+
+    node_beat(source)  # this node's own heartbeat and the health of its nginx and php-fpm
     return now.isoformat()
 
 
@@ -62,10 +65,7 @@ def max_age() -> int:
 
 
 def ensure_schedule(using: str = "default") -> None:
-    """The `ops.heartbeat` schedule: every minute, idempotent."""
-    from django_q.models import Schedule
+    """The `ops.heartbeat` schedule of every node (each on its own queue), idempotent."""
+    from panel.nodes.services import ensure_node_schedules
 
-    Schedule.objects.using(using).update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={"func": TASK, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
-    )
+    ensure_node_schedules(using=using)

@@ -1,5 +1,6 @@
 """A hosted website: table `sites` of the seed (plus `upstream` for the proxy runtime and
-`suspended_at` for a site an administrator took offline, `hsts` for Strict-Transport-Security)."""
+`suspended_at` for a site an administrator took offline, `hsts` for Strict-Transport-Security,
+`node_id` for the server it lives on)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from panel.common import created_at, updated_at, uuid_pk
+from panel.nodes.models import local_node_id
 
 
 class SiteStatus(models.TextChoices):
@@ -51,6 +53,18 @@ class Site(models.Model):
     # which owns its files and runs its PHP. NULL only for sites created before tenancy, until
     # their `site.migrate_home` job has run (`manage.py tenancy_migrate`).
     system_user = models.TextField(_("system user"), null=True, blank=True, unique=True)
+    # Extra column (docs/schema.md): the node (web server) the site lives on; its worker runs
+    # the site's jobs. Defaults to this process's node (NUSANTARA_NODE).
+    node = models.ForeignKey(
+        "nodes.Node",
+        # NO ACTION in the database: a node that still has sites (or jobs) cannot be deleted.
+        # DO_NOTHING, like created_by, keeps the certificates' DB_CASCADE chain legal (E323).
+        on_delete=models.DO_NOTHING,
+        db_column="node_id",
+        related_name="sites",
+        verbose_name=_("node"),
+        default=local_node_id,
+    )
     created_at = created_at()
     updated_at = updated_at()
 

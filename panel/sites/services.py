@@ -17,6 +17,7 @@ from panel.audit.services import audit_record
 from panel.jobs.limits import rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
+from panel.nodes.services import node_for_new_site
 from panel.tenancy.rootcmd import site_user_name
 
 from .domains import ensure_not_panel_host, normalize_domain
@@ -104,6 +105,7 @@ def site_create(
     owner: User | None = None,
     https: bool = False,
     override_quota: bool = False,
+    node: str | None = None,
 ) -> Site:
     """Create a site in `provisioning` and queue its `site.provision` job. With `https`, the
     worker requests an ACME certificate as soon as the site is live (panel.sites.handlers).
@@ -111,8 +113,12 @@ def site_create(
     The owner's quota (User.site_limit) binds a user, and an admin creating a site for a user
     unless `override_quota` (audited as site.quota_override); an admin's own sites have none.
 
+    The site goes to the node an admin named (`node`, active nodes only), otherwise to the
+    active node with the fewest sites (panel.nodes.services.node_for_new_site); its jobs then run
+    on that node's worker.
+
     Raises ValidationError keyed by form field ("domain", "runtime", "upstream",
-    "override_quota", "__all__")."""
+    "override_quota", "node", "__all__")."""
     owner = owner or user
     if owner.pk != user.pk and user.role != Role.ADMIN:
         raise PermissionDenied(_("Only an administrator can create a site for another user."))
@@ -147,7 +153,9 @@ def site_create(
             rate_check("site.create", user=user)
             if Site.objects.filter(domain=domain).exists():
                 raise _domain_exists_error()
+            host = node_for_new_site(user=user, name=node)
             site = _insert_site(
+                node=host,
                 domain=domain,
                 # The document root is public/ inside the site's home (panel.tenancy.homes).
                 root_path=str(settings.NUSANTARA_WEB_ROOT / domain / "public"),
@@ -172,6 +180,7 @@ def site_create(
                     "upstream": upstream,
                     "owner": owner.username,
                     "https": bool(https),
+                    "node": host.name,
                 },
             )
             if overridden:

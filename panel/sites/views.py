@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 import idna
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, Subquery
@@ -117,6 +118,8 @@ def site_new(request: HttpRequest) -> HttpResponse:
             kwargs["owner"] = data["owner"]
         if data.get("override_quota"):
             kwargs["override_quota"] = True
+        if data.get("node"):
+            kwargs["node"] = data["node"].name
         site = _on_form(
             form,
             lambda: site_create(
@@ -139,6 +142,11 @@ def site_new(request: HttpRequest) -> HttpResponse:
     return render(request, "web/site_new.html", {"form": form, "quota": _quota(request.user)})
 
 
+def on_this_node(site: Any) -> bool:
+    """True when the site lives on the node this web process runs on (its files are local)."""
+    return bool(site.node.name == settings.NUSANTARA_NODE)
+
+
 def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, Any]:
     certificates = list(site.certificates.order_by("-created_at")[:5])
     certificate = certificates[0] if certificates else None
@@ -159,6 +167,9 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
         "live": live,
         "live_key": _live_key(site, certificate, jobs),
         "can_request_certificate": site.status == SiteStatus.ACTIVE,
+        # A queued job whose node has gone silent: say where it waits (DESIGN.md "Nodes").
+        "waiting_for_node": site.node.is_offline
+        and any(job.status == JobStatus.QUEUED for job in jobs),
     }
     if request.htmx and request.GET.get("seen") == context["live_key"]:
         return context  # the live fragment needs neither the audit trail nor the forms
@@ -179,10 +190,12 @@ def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, 
     from panel.tenancy.file_views import upload_context
 
     context.update(upload_context(site, jobs, forms.get("files_form")))
-    if request.user.is_admin:
+    if request.user.is_admin and on_this_node(site):
         from panel.sites.nginx import read_vhosts
 
         context["vhost"], context["vhost_rejected"] = read_vhosts(site.domain)
+    # The web never reads another node's files: the vhost lives on that node's disk.
+    context["remote_node"] = None if on_this_node(site) else site.node
     context["can_change_settings"] = site.status in (SiteStatus.ACTIVE, SiteStatus.FAILED)
     from panel.tenancy.sftp_views import sftp_context  # the SFTP card
 

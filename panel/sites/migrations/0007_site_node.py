@@ -1,0 +1,58 @@
+"""sites.node_id: the node each site lives on. Every existing site belongs to the local node
+(created by nodes 0001). The lead re-chains this after 0006 when merging."""
+
+import django.db.models.deletion
+from django.conf import settings
+from django.db import migrations, models
+
+import panel.nodes.models
+
+
+def _backfill(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        # The new FK is DEFERRABLE INITIALLY DEFERRED: check the rows now, so that the
+        # ALTER ... SET NOT NULL below finds no pending trigger events.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    alias = schema_editor.connection.alias
+    Node = apps.get_model("nodes", "Node")
+    node, _ = Node.objects.using(alias).get_or_create(
+        name=settings.NUSANTARA_NODE, defaults={"address": "127.0.0.1"}
+    )
+    apps.get_model("sites", "Site").objects.using(alias).filter(node__isnull=True).update(
+        node=node
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("sites", "0005_site_system_user"),
+        ("nodes", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="site",
+            name="node",
+            field=models.ForeignKey(
+                db_column="node_id",
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="sites",
+                to="nodes.node",
+                verbose_name="node",
+            ),
+        ),
+        migrations.RunPython(_backfill, migrations.RunPython.noop),
+        migrations.AlterField(
+            model_name="site",
+            name="node",
+            field=models.ForeignKey(
+                db_column="node_id",
+                default=panel.nodes.models.local_node_id,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="sites",
+                to="nodes.node",
+                verbose_name="node",
+            ),
+        ),
+    ]
