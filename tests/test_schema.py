@@ -31,10 +31,6 @@ EXTRA_COLUMNS = {
     "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at"},
     "jobs": {"site_id", "created_by", "log", "attempts", "worker", "node_id"},
 }
-# The one exception to "nullable or a database default" (docs/schema.md "nodes"): every site and
-# job is on a node, and a default would have to be a query, which PostgreSQL does not allow; an
-# INSERT written against the seed names the node (the local node's id).
-EXTRA_NOT_NULL_WITHOUT_DEFAULT = {("sites", "node_id"), ("jobs", "node_id")}
 # Django's index per FK column / db_index column (`<table>_<column>_<hash>`) and the
 # text_pattern_ops index it adds for unique text columns (`<table>_<column>_<hash>_like`).
 EXTRA_INDEXES = {
@@ -232,7 +228,7 @@ def compare(seed: dict, project: dict) -> list[str]:
                 continue
             if name not in allowed:
                 diffs.append(f"{table}.{name}: extra column not listed in docs/schema.md")
-            elif col[2] and col[3] is None and (table, name) not in EXTRA_NOT_NULL_WITHOUT_DEFAULT:
+            elif col[2] and col[3] is None:
                 diffs.append(f"{table}.{name}: extra NOT NULL column without a database default")
         order = [c[0] for c in p["columns"]]
         if order[: len(s["columns"])] != [c[0] for c in s["columns"]]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from panel.common import created_at, uuid_pk
-from panel.nodes.models import local_node_id
+from panel.nodes.models import OnANodeManager, local_node_id
 
 
 class JobStatus(models.TextChoices):
@@ -57,8 +59,9 @@ class Job(models.Model):
         db_column="node_id",
         related_name="jobs",
         verbose_name=_("node"),
-        default=local_node_id,
     )
+
+    objects = OnANodeManager()
 
     class Meta:
         db_table = "jobs"
@@ -77,6 +80,13 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A row saved without a node goes to this process's node (NUSANTARA_NODE); the database
+        # default does the same for INSERTs that know only the seed's columns (sites 0007).
+        if self.node_id is None:
+            self.node_id = local_node_id()
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:

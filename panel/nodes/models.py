@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -24,6 +25,20 @@ LOCAL_ADDRESS = "127.0.0.1"
 def local_node_id() -> uuid.UUID:
     """Default of sites.node and jobs.node: this process's node."""
     return Node.local().pk
+
+
+class OnANodeManager(models.Manager):
+    """Manager of sites and jobs: bulk inserts without a node go to this process's node, as
+    save() does (the model cannot have a Python default: it would query at every __init__)."""
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+        objs = list(objs)
+        if any(obj.node_id is None for obj in objs):
+            node_id = local_node_id()
+            for obj in objs:
+                if obj.node_id is None:
+                    obj.node_id = node_id
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class NodeStatus(models.TextChoices):

@@ -22,7 +22,7 @@ from .models import Node, NodeStatus
 from .names import normalize_address, normalize_name
 
 # The audit action of each status change.
-STATUS_ACTIONS = {
+STATUS_ACTIONS: dict[str, str] = {
     NodeStatus.ACTIVE: "node.activate",
     NodeStatus.DRAINING: "node.drain",
     NodeStatus.DISABLED: "node.disable",

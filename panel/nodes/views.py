@@ -33,15 +33,19 @@ def _counts(qs: Any) -> dict[Any, int]:
 def node_list(request: HttpRequest) -> HttpResponse:
     """Three queries whatever the number of nodes and sites: the nodes, then the site and
     failed-job counts grouped by node."""
-    nodes = list(Node.objects.order_by("name"))
     sites = _counts(Site.objects.all())
     failed = _counts(Job.objects.filter(status=JobStatus.FAILED))
-    for node in nodes:
-        node.site_count = sites.get(node.pk, 0)
-        node.failed_jobs = failed.get(node.pk, 0)
-        node.services = [(name, node.health.get(name) or {}) for name in ("nginx", "php-fpm")]
+    rows = [
+        {
+            "node": node,
+            "site_count": sites.get(node.pk, 0),
+            "failed_jobs": failed.get(node.pk, 0),
+            "services": [(name, node.health.get(name) or {}) for name in ("nginx", "php-fpm")],
+        }
+        for node in Node.objects.order_by("name")
+    ]
     context = {
-        "nodes": nodes,
+        "rows": rows,
         "statuses": NodeStatus.choices,
         "offline_after": settings.NUSANTARA_NODE_OFFLINE_AFTER,
     }

@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from panel.common import created_at, updated_at, uuid_pk
-from panel.nodes.models import local_node_id
+from panel.nodes.models import OnANodeManager, local_node_id
 
 
 class SiteStatus(models.TextChoices):
@@ -63,10 +65,11 @@ class Site(models.Model):
         db_column="node_id",
         related_name="sites",
         verbose_name=_("node"),
-        default=local_node_id,
     )
     created_at = created_at()
     updated_at = updated_at()
+
+    objects = OnANodeManager()
 
     class Meta:
         db_table = "sites"
@@ -82,6 +85,13 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.display_domain
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A row saved without a node goes to this process's node (NUSANTARA_NODE); the database
+        # default does the same for INSERTs that know only the seed's columns (sites 0007).
+        if self.node_id is None:
+            self.node_id = local_node_id()
+        super().save(*args, **kwargs)
 
     @property
     def display_domain(self) -> str:

@@ -5,7 +5,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import panel.nodes.models
 
 
 def _backfill(apps, schema_editor):
@@ -21,6 +20,20 @@ def _backfill(apps, schema_editor):
     apps.get_model("jobs", "Job").objects.using(alias).filter(node__isnull=True).update(
         node=node
     )
+
+
+def _db_default(apps, schema_editor):
+    # INSERTs that know only the seed's columns keep working: the column defaults to the local
+    # node (nodes_local_id(), nodes 0001). The ORM always names the node itself.
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "ALTER TABLE jobs ALTER COLUMN node_id SET DEFAULT nodes_local_id()"
+        )
+
+
+def _no_db_default(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("ALTER TABLE jobs ALTER COLUMN node_id DROP DEFAULT")
 
 
 class Migration(migrations.Migration):
@@ -48,11 +61,11 @@ class Migration(migrations.Migration):
             name="node",
             field=models.ForeignKey(
                 db_column="node_id",
-                default=panel.nodes.models.local_node_id,
                 on_delete=django.db.models.deletion.DO_NOTHING,
                 related_name="jobs",
                 to="nodes.node",
                 verbose_name="node",
             ),
         ),
+        migrations.RunPython(_db_default, _no_db_default),
     ]

@@ -17,6 +17,21 @@ def _trigger(apps, schema_editor):
         )
 
 
+def _local_id_function(apps, schema_editor):
+    # The database default of sites.node_id and jobs.node_id (sites 0007, jobs 0003): the local
+    # node, i.e. the first node of the install (made below).
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "CREATE OR REPLACE FUNCTION nodes_local_id() RETURNS uuid LANGUAGE sql STABLE AS "
+            "$$ SELECT id FROM nodes ORDER BY created_at, name LIMIT 1 $$"
+        )
+
+
+def _drop_local_id_function(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP FUNCTION IF EXISTS nodes_local_id()")
+
+
 def _untrigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("DROP TRIGGER IF EXISTS nodes_set_updated_at ON nodes")
@@ -61,5 +76,6 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(_trigger, _untrigger),
+        migrations.RunPython(_local_id_function, _drop_local_id_function),
         migrations.RunPython(_local_node, migrations.RunPython.noop),
     ]
