@@ -23,6 +23,7 @@ from panel.jobs.limits import RateLimited, rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 from panel.nodes.schedules import RENEWAL, schedule_name
+from panel.nodes.services import ensure_files_here
 from panel.sites.models import Site, SiteStatus
 
 from . import staging
@@ -116,6 +117,8 @@ def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -
     while nginx works. The key is never logged, shown or stored outside the 0600 files."""
     with transaction.atomic():
         site = _lock_active_site(site)
+        # The web stages the pair on its own disk: only its own node's worker can see it.
+        ensure_files_here(site, _("Certificate uploads"))
         ensure_site_idle(site.pk)
         rate_check("ssl.upload", user=user, site_id=site.pk)
         checked = check_upload(site.domain, chain_pem, key_pem)

@@ -164,3 +164,25 @@ def node_beat(source: str = "schedule") -> None:
     Node.objects.filter(name=settings.NUSANTARA_NODE).update(
         last_heartbeat_at=now, health=health, updated_at=now
     )
+
+
+def on_this_node(site: Any) -> bool:
+    """True when the site lives on this process's node: its files are on this machine."""
+    return bool(site.node.name == settings.NUSANTARA_NODE)
+
+
+def ensure_files_here(site: Any, what: str) -> None:
+    """Refuse what the web would have to hand over through its own disk (a staged upload) for a
+    site on another node: that node's worker could not see it. ValidationError ("__all__")."""
+    if not on_this_node(site):
+        name = site.node.name
+        raise ValidationError(
+            {
+                "__all__": _(
+                    "%(what)s through the browser reach only sites on the panel's own server; "
+                    "this site lives on node %(node)s."
+                )
+                % {"what": what, "node": name}
+            },
+            code="remote_node",
+        )

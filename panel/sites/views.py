@@ -8,7 +8,6 @@ import hashlib
 from typing import Any
 
 import idna
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, Subquery
@@ -23,6 +22,7 @@ from panel.audit.models import AuditLog
 from panel.certificates.models import CertStatus, SslCertificate
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
+from panel.nodes.services import on_this_node
 from panel.sites.models import SiteStatus
 from panel.web.access import get_site_for, sites_for
 from panel.web.decorators import login_required
@@ -140,11 +140,6 @@ def site_new(request: HttpRequest) -> HttpResponse:
             )
             return redirect("site_detail", pk=site.pk)
     return render(request, "web/site_new.html", {"form": form, "quota": _quota(request.user)})
-
-
-def on_this_node(site: Any) -> bool:
-    """True when the site lives on the node this web process runs on (its files are local)."""
-    return bool(site.node.name == settings.NUSANTARA_NODE)
 
 
 def _detail_context(request: HttpRequest, site: Any, **forms: Any) -> dict[str, Any]:

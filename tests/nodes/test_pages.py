@@ -200,3 +200,20 @@ def test_users_cannot_reach_node_pages(owner_client, node_b):
     )
     node_b.refresh_from_db()
     assert node_b.status == "active"
+
+
+def test_browser_uploads_for_a_site_on_another_node_are_refused(admin_client, node_b):
+    site = SiteFactory(node=node_b)
+    response = admin_client.post(
+        f"/sites/{site.pk}/certificate/upload/",
+        {"chain_pem": "-----BEGIN CERTIFICATE-----", "key_pem": "x"},
+    )
+    assert "this site lives on node node-b" in response.content.decode()
+    assert not Job.objects.filter(site_id=site.pk).exists()
+    from io import BytesIO
+
+    upload = BytesIO(b"<h1>hi</h1>")
+    upload.name = "index.html"
+    response = admin_client.post(f"/sites/{site.pk}/files/", {"files": upload})
+    assert "this site lives on node node-b" in response.content.decode()
+    assert not Job.objects.filter(site_id=site.pk).exists()
