@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "panel.ops",
     "panel.tenancy",
     "panel.databases",
+    "panel.nodes",
 ]
 
 MIDDLEWARE = [
@@ -437,6 +438,24 @@ if not re.fullmatch(r"%|localhost|[0-9A-Za-z.:%-]{1,60}", NUSANTARA_MARIADB_USER
         "NUSANTARA_MARIADB_USER_HOST must be %, localhost, an address or a host name."
     )
 
+# --- Nodes (docs/operations.md "Nodes"): the web server this process serves ---
+# A worker started with NUSANTARA_NODE=<name> reads only that node's queue (django-q2's cluster
+# name) and runs only the jobs of that node's sites. Unset: the single local node, "local".
+NODE_NAME_RE = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+NUSANTARA_NODE = env.str("NUSANTARA_NODE", default="").strip() or "local"
+if not re.fullmatch(NODE_NAME_RE, NUSANTARA_NODE):
+    raise ImproperlyConfigured(
+        "NUSANTARA_NODE must be 1-63 lower-case letters, digits and hyphens "
+        "(not starting or ending with a hyphen)."
+    )
+if os.environ.get("Q_CLUSTER_NAME", NUSANTARA_NODE) != NUSANTARA_NODE:
+    raise ImproperlyConfigured(
+        "Q_CLUSTER_NAME differs from NUSANTARA_NODE: set only NUSANTARA_NODE (the node's name is "
+        "its queue's name)."
+    )
+# Seconds of heartbeat silence after which a node counts as offline (its jobs wait, said so).
+NUSANTARA_NODE_OFFLINE_AFTER = env.int("NUSANTARA_NODE_OFFLINE_AFTER", default=180)
+
 # --- django-q2 ---
 REDIS_URL = env.str("REDIS_URL", default="")
 # One retry layer (docs/jobs.md "Retries"): the `jobs` table and its reaper decide whether a job
@@ -455,6 +474,9 @@ Q_CLUSTER: dict[str, Any] = {
     "save_limit": 1000,
     "poll": env.float("Q_POLL", default=0.2),
     "label": "Task queue",
+    # The queue this worker reads: its node's name. `name` (the signing salt and stats prefix)
+    # stays the same on every node, as django-q2 requires.
+    "cluster_name": NUSANTARA_NODE,
     "ALT_CLUSTERS": {},
 }
 if REDIS_URL:

@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("panel.databases.urls")),
     path("", include("panel.certificates.urls")),
     path("", include("panel.jobs.urls")),
+    path("", include("panel.nodes.urls")),
 ]

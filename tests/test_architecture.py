@@ -26,6 +26,7 @@ LAYERS = [
     "panel.web",
     "panel.audit",
     "panel.accounts",
+    "panel.nodes",
     "panel.jobs",
     "panel.sites",
     "panel.tenancy",

@@ -108,6 +108,8 @@ FORM_CLASSES = [
     "panel.accounts.forms.OTPTokenForm",
     "panel.accounts.forms.ConfirmDeviceForm",
     "panel.accounts.forms.PasswordConfirmForm",
+    "panel.nodes.forms.NodeCreateForm",
+    "panel.nodes.forms.NodeStatusForm",
 ]
 # Posting these as a signed-in user ends the session; they are posted last.
 LOGOUT = ("accounts/logout/", "admin/logout/")
@@ -165,6 +167,7 @@ class World:
             "sites/": [mine.pk, theirs.pk, failed.pk, uuid.uuid4()],
             "jobs/": [j.pk for j in jobs] + [uuid.uuid4()],
             "users/": [owner.pk, outsider.pk, admin_user.pk, uuid.uuid4()],
+            "nodes/": [mine.node_id, uuid.uuid4()],
         }
         self.fields: set[str] = _form_fields() | {"next", "action", "language", "post"}
         self.actions: set[str] = set()
@@ -212,7 +215,12 @@ class World:
 
     def visible_ids(self, role: str) -> list[Any]:
         if role == "admin":  # one object of each kind; the others get the short corpus
-            return [self.ids["sites/"][0], self.ids["jobs/"][0], self.ids["users/"][0]]
+            return [
+                self.ids["sites/"][0],
+                self.ids["jobs/"][0],
+                self.ids["users/"][0],
+                self.ids["nodes/"][0],
+            ]
         if role == "owner":
             return [self.ids["sites/"][0], self.ids["sites/"][2], self.ids["jobs/"][0]]
         return []

@@ -204,6 +204,23 @@ MATRIX = [
     ("post", "/audit/", {}, dict(anonymous=LOGIN, user=404, other=404, admin=405)),
     ("get", "/audit/export.csv", None, dict(anonymous=LOGIN, user=404, other=404, admin=200)),
     ("post", "/audit/export.csv", {}, dict(anonymous=LOGIN, user=404, other=404, admin=405)),
+    ("get", "/nodes/", None, dict(anonymous=LOGIN, user=404, other=404, admin=200)),
+    ("post", "/nodes/", {}, dict(anonymous=LOGIN, user=404, other=404, admin=405)),
+    ("get", "/nodes/new/", None, dict(anonymous=LOGIN, user=404, other=404, admin=200)),
+    # Without a name and an address the form comes back with errors: nothing is registered.
+    ("post", "/nodes/new/", {}, dict(anonymous=LOGIN, user=404, other=404, admin=200)),
+    (
+        "get",
+        "/nodes/{node_id}/status/",
+        None,
+        dict(anonymous=LOGIN, user=404, other=404, admin=405),
+    ),
+    (
+        "post",
+        "/nodes/{node_id}/status/",
+        {"status": "draining"},
+        dict(anonymous=LOGIN, user=404, other=404, admin=302),
+    ),
     (
         "get",
         "/admin/",
@@ -243,7 +260,12 @@ def objects(actors) -> dict[str, str]:
         created_by=actors["user"],
         error_message="nginx -t failed",
     )
-    return {"user_id": str(actors["user"].pk), "site_id": str(site.pk), "job_id": str(job.pk)}
+    return {
+        "user_id": str(actors["user"].pk),
+        "site_id": str(site.pk),
+        "job_id": str(job.pk),
+        "node_id": str(site.node_id),
+    }
 
 
 CASES = [
@@ -274,7 +296,12 @@ def test_permission_matrix(actors, objects, method, path, data, role, expected) 
 
 def test_every_named_page_is_in_the_matrix() -> None:
     """A new URL without a row here fails this test (admin and i18n have their own rules)."""
-    dummy = {"user_id": uuid.uuid4(), "site_id": uuid.uuid4(), "job_id": uuid.uuid4()}
+    dummy = {
+        "user_id": uuid.uuid4(),
+        "site_id": uuid.uuid4(),
+        "job_id": uuid.uuid4(),
+        "node_id": uuid.uuid4(),
+    }
     covered = {
         resolve(path.format(**dummy)).url_name for _, path, _, _ in MATRIX if path != "/admin/"
     }

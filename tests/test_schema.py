@@ -36,9 +36,10 @@ EXTRA_COLUMNS = {
         "disk_measured_at",
         "redirect_mode",
         "redirect_to",
+        "node_id",
     },
     "ssl_certificates": {"error_message", "serial", "failure_count", "next_attempt_at", "domains"},
-    "jobs": {"site_id", "created_by", "log", "attempts", "worker"},
+    "jobs": {"site_id", "created_by", "log", "attempts", "worker", "node_id"},
 }
 # Django's index per FK column / db_index column (`<table>_<column>_<hash>`) and the
 # text_pattern_ops index it adds for unique text columns (`<table>_<column>_<hash>_like`).
@@ -50,6 +51,8 @@ EXTRA_INDEXES = {
     ("ssl_certificates", "site_id", "plain"),
     ("jobs", "site_id", "plain"),
     ("jobs", "created_by", "plain"),
+    ("sites", "node_id", "plain"),
+    ("jobs", "node_id", "plain"),
     ("audit_logs", "actor_user_id", "plain"),
 }
 # Named indexes the pages need at scale (docs/benchmarks.md "Pages"), with their exact definitions.
@@ -62,8 +65,8 @@ EXTRA_NAMED_INDEXES = {
         "CREATE INDEX sites_domain_trgm_idx ON sites USING gin (domain gin_trgm_ops)"
     ),
 }
-# The FK that comes with the extra column jobs.created_by.
-EXTRA_FOREIGN_KEYS = {("jobs", "created_by")}
+# The FKs that come with the extra columns jobs.created_by, sites.node_id and jobs.node_id.
+EXTRA_FOREIGN_KEYS = {("jobs", "created_by"), ("sites", "node_id"), ("jobs", "node_id")}
 # The unique constraint that comes with the extra column sites.system_user.
 EXTRA_UNIQUE = {("sites", "sites_system_user_key")}
 # The CHECKs that come with the extra columns sites.redirect_mode and sites.redirect_to.

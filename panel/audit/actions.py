@@ -61,6 +61,11 @@ class AuditAction(models.TextChoices):
     SITE_REDIRECT = "site.redirect"
     SITE_REDIRECT_CHANGED = "site.redirect_changed"
     SITE_ALIASES_FAILED = "site.aliases_failed"
+    # Nodes (panel.nodes)
+    NODE_CREATE = "node.create"
+    NODE_ACTIVATE = "node.activate"
+    NODE_DRAIN = "node.drain"
+    NODE_DISABLE = "node.disable"
     # Certificates (panel.certificates)
     SSL_REQUEST = "ssl.request"
     SSL_ISSUED = "ssl.issued"

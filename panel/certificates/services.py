@@ -24,6 +24,8 @@ from panel.jobs.limits import RateLimited, rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 from panel.jobs.types import JobType
+from panel.nodes.schedules import RENEWAL, schedule_name
+from panel.nodes.services import ensure_files_here
 from panel.sites.models import Site, SiteStatus
 
 from . import staging
@@ -34,7 +36,7 @@ from .models import CertStatus, Provider, SslCertificate
 ISSUE = JobType.SSL_ISSUE
 RENEW = JobType.SSL_RENEW
 INSTALL = JobType.SSL_INSTALL
-RENEWAL_SCHEDULE = "ssl-renewal"
+RENEWAL_SCHEDULE = RENEWAL.name  # "ssl-renewal"; `ssl-renewal@<node>` for other nodes
 
 
 class InstallError(Exception):
@@ -126,6 +128,8 @@ def certificate_upload(*, user: Any, site: Site, chain_pem: str, key_pem: str) -
     while nginx works. The key is never logged, shown or stored outside the 0600 files."""
     with transaction.atomic():
         site = _lock_active_site(site)
+        # The web stages the pair on its own disk: only its own node's worker can see it.
+        ensure_files_here(site, _("Certificate uploads"))
         ensure_site_idle(site.pk)
         rate_check("ssl.upload", user=user, site_id=site.pk)
         checked = check_upload(site.domain, chain_pem, key_pem)
@@ -243,8 +247,9 @@ def mark_expired(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     count = 0
     with transaction.atomic():
+        # This node's certificates: every node runs its own renewal schedule (panel.nodes).
         for cert in SslCertificate.objects.select_for_update().filter(
-            status=CertStatus.ISSUED, expires_at__lte=now
+            status=CertStatus.ISSUED, expires_at__lte=now, site__node__name=settings.NUSANTARA_NODE
         ):
             cert.status = CertStatus.EXPIRED
             cert.save(update_fields=["status", "updated_at"])
@@ -272,6 +277,7 @@ def due_for_renewal(now: dt.datetime | None = None) -> QuerySet[SslCertificate]:
             status__in=[CertStatus.ISSUED, CertStatus.EXPIRED],
             expires_at__lte=window,
             site__status=SiteStatus.ACTIVE,
+            site__node__name=settings.NUSANTARA_NODE,
         )
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .select_related("site")
@@ -279,7 +285,8 @@ def due_for_renewal(now: dt.datetime | None = None) -> QuerySet[SslCertificate]:
 
 
 def renewal_run() -> dict[str, int]:
-    """The daily schedule: mark expired certificates, queue renewals, record that it ran."""
+    """The daily schedule of this node (NUSANTARA_NODE): mark its expired certificates, queue
+    their renewals, record that it ran."""
     now = timezone.now()
     result = {"expired": mark_expired(now), "queued": 0, "busy": 0, "limited": 0}
     for cert in due_for_renewal(now):
@@ -297,7 +304,7 @@ def renewal_run() -> dict[str, int]:
         actor=None,
         action=AuditAction.SSL_RENEWAL_RUN,
         target_type="schedule",
-        target_id=RENEWAL_SCHEDULE,
+        target_id=schedule_name(RENEWAL_SCHEDULE, settings.NUSANTARA_NODE),
         metadata=result,
     )
     return result
@@ -315,14 +322,7 @@ def last_renewal_run() -> dt.datetime | None:
 
 
 def ensure_schedules(**_kwargs: Any) -> None:
-    """Create the renewal schedule once (idempotent; runs after every migrate)."""
-    from django_q.models import Schedule
+    """Create every node's renewal schedule once (idempotent; runs after every migrate)."""
+    from panel.nodes.services import ensure_node_schedules
 
-    if not Schedule.objects.filter(name=RENEWAL_SCHEDULE).exists():
-        Schedule.objects.create(
-            name=RENEWAL_SCHEDULE,
-            func="panel.certificates.services.renewal_run",
-            schedule_type=Schedule.DAILY,
-            repeats=-1,
-            next_run=timezone.now() + dt.timedelta(minutes=1),
-        )
+    ensure_node_schedules(using=str(_kwargs.get("using", "default")))

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods
 
 from panel.accounts.access import AuthedRequest
 from panel.jobs.services import JobBusy
+from panel.nodes.services import on_this_node
 from panel.sites.models import Runtime
 from panel.web.access import get_site_for
 from panel.web.decorators import login_required
@@ -63,6 +64,8 @@ def databases_context(request: AuthedRequest, site: Any, **extra: Any) -> dict[s
     sizes: dict[str, int] = {}
     if not settings.NUSANTARA_MARIADB_URL:
         off = _("no MariaDB is configured on this server (NUSANTARA_MARIADB_URL).")
+    elif not on_this_node(site):
+        pass  # the databases are on the site's node's MariaDB: no sizes from here
     elif site.system_user:
         try:
             sizes = server.sizes(site.system_user)

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from panel.common import created_at, sees_everything, uuid_pk
+from panel.nodes.models import OnANodeManager, local_node_id
 
 
 class JobStatus(models.TextChoices):
@@ -35,6 +36,10 @@ class JobQuerySet(models.QuerySet):
             return self.none()
         own_sites = list(user.sites.values_list("id", flat=True))
         return self.filter(Q(created_by_id=user.pk) | Q(site_id__in=own_sites))
+
+
+# Bulk inserts without a node go to this process's node (OnANodeManager) + visible_to.
+JobManager = OnANodeManager.from_queryset(JobQuerySet)
 
 
 class Job(models.Model):
@@ -63,8 +68,19 @@ class Job(models.Model):
     # "host:pid" of the worker running the job, so the reaper can tell a live job from one whose
     # worker died (docs/jobs.md).
     worker = models.TextField(_("worker"), null=True, blank=True)
+    # The node whose worker runs the job (its site's node when queued; a job without a site runs
+    # on the node of the process that queued it). Its django-q2 queue is named after the node.
+    node = models.ForeignKey(
+        "nodes.Node",
+        # NO ACTION in the database: a node that still has sites (or jobs) cannot be deleted.
+        # DO_NOTHING, like created_by, keeps the certificates' DB_CASCADE chain legal (E323).
+        on_delete=models.DO_NOTHING,
+        db_column="node_id",
+        related_name="jobs",
+        verbose_name=_("node"),
+    )
 
-    objects = JobQuerySet.as_manager()
+    objects = JobManager()
 
     class Meta:
         db_table = "jobs"
@@ -83,6 +99,13 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A row saved without a node goes to this process's node (NUSANTARA_NODE); the database
+        # default does the same for INSERTs that know only the seed's columns (sites 0007).
+        if self.node_id is None:
+            self.node_id = local_node_id()
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:

@@ -1,6 +1,7 @@
 """Recovery: no job stays `running` forever and no `queued` job is forgotten (docs/jobs.md).
 
-- `reap()` runs as the django-q2 schedule `jobs.reaper` every minute. A job running longer than
+- `reap()` runs as the django-q2 schedule `jobs.reaper` every minute, one per node on the node's
+  own queue, and looks only at that node's jobs. A job running longer than
   NUSANTARA_JOB_TIMEOUT + GRACE, or whose worker process on this host is gone, is queued again
   (handlers are idempotent) until MAX_ATTEMPTS, then failed with "worker lost". A job queued for
   over a minute whose task the broker no longer holds (Redis pops a task when a worker reads it;
@@ -93,12 +94,16 @@ def _queued_task_job_ids() -> set[str] | None:
     from django_q.conf import Conf
     from django_q.models import OrmQ
 
+    queue = settings.NUSANTARA_NODE  # this node's queue (django-q2's cluster name)
     if not Conf.ORM:
-        broker = get_broker()
+        broker = get_broker(queue)
         # Redis cannot be searched; an empty queue at least proves a stale task is not in it.
         return set() if broker.queue_size() == 0 else None
     ids: set[Any] = set()
-    for row in OrmQ.objects.using(Conf.ORM).all():
+    # Only this node's queue: a task left under another key (the queue of the embedded default
+    # before nodes existed) is one no worker reads, so its job counts as lost and is enqueued
+    # again on the right queue.
+    for row in OrmQ.objects.using(Conf.ORM).filter(key=queue):
         try:
             ids.update(str(arg) for arg in row.task.get("args", ()))
         except Exception:  # an undecodable row is not ours to judge
@@ -112,7 +117,8 @@ def reap() -> dict[str, int]:
     counts = {"requeued": 0, "failed": 0, "enqueued": 0}
     timeout = settings.NUSANTARA_JOB_TIMEOUT
     cutoff = now - timedelta(seconds=timeout) - GRACE
-    for job in Job.objects.filter(status=JobStatus.RUNNING):
+    mine = Job.objects.filter(node__name=settings.NUSANTARA_NODE)  # each node reaps its own
+    for job in mine.filter(status=JobStatus.RUNNING):
         if job.started_at and job.started_at < cutoff:
             outcome = recover(job, f"still running after the {timeout} s timeout")
         elif worker_gone(job.worker):
@@ -120,9 +126,7 @@ def reap() -> dict[str, int]:
         else:
             continue
         counts[outcome] = counts.get(outcome, 0) + 1
-    stale = list(
-        Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=now - LOST_QUEUED_AFTER)
-    )
+    stale = list(mine.filter(status=JobStatus.QUEUED, created_at__lt=now - LOST_QUEUED_AFTER))
     if stale:
         held = _queued_task_job_ids()
         for job in stale:
@@ -154,24 +158,8 @@ def on_worker_spawn(sender: Any = None, **kwargs: Any) -> None:
 
 
 def ensure_schedules() -> None:
-    """Create the reaper schedule if missing (idempotent; post_migrate and a command call it)."""
-    from django_q.models import Schedule
+    """Create every node's reaper schedule if missing (idempotent; post_migrate and a command
+    call it). The reaper runs per node, on the node's own queue (panel.nodes.schedules)."""
+    from panel.nodes.services import ensure_node_schedules
 
-    schedule, created = Schedule.objects.get_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": REAPER,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-            "next_run": timezone.now(),
-        },
-    )
-    if not created and (schedule.func, schedule.schedule_type, schedule.minutes) != (
-        REAPER,
-        Schedule.MINUTES,
-        1,
-    ):
-        schedule.func, schedule.schedule_type, schedule.minutes = REAPER, Schedule.MINUTES, 1
-        schedule.repeats = -1
-        schedule.save()
+    ensure_node_schedules()

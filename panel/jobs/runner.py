@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -128,12 +129,34 @@ def _mark_running(job: Job) -> None:
     job.worker = worker_id()
 
 
+def wrong_node(job: Job) -> str | None:
+    """Why this worker must not run the job (its site lives on another node), or None. Only the
+    site's own node may touch its files and nginx; a misrouted task fails instead of running."""
+    from panel.nodes.models import Node
+
+    owner = None
+    if job.site_id is not None:
+        owner = Node.objects.filter(sites__pk=job.site_id).values_list("name", flat=True).first()
+    if owner is None:
+        owner = Node.objects.filter(pk=job.node_id).values_list("name", flat=True).first()
+    if owner is None or owner == settings.NUSANTARA_NODE:
+        return None
+    return (
+        f"This job belongs to node {owner}; the worker of node {settings.NUSANTARA_NODE} "
+        f"({worker_id()}) refused it. Check that node {owner}'s worker runs with "
+        f"NUSANTARA_NODE={owner}, then retry the job."
+    )
+
+
 def claim_batch(*, types: Iterable[str], exclude: Any = None, limit: int = 1000) -> list[Job]:
     """Claim queued jobs of these types for the calling worker to run together (a batch leader
     applying many nginx changes with one test and one reload). Their own task deliveries later
     find them claimed and do nothing."""
     with transaction.atomic():
-        qs = Job.objects.filter(status=JobStatus.QUEUED, type__in=list(types))
+        # Only this node's jobs: another node's sites are not ours to touch.
+        qs = Job.objects.filter(
+            status=JobStatus.QUEUED, type__in=list(types), node__name=settings.NUSANTARA_NODE
+        )
         if exclude is not None:
             qs = qs.exclude(pk=exclude)
         jobs = list(qs.select_for_update(skip_locked=True).order_by("created_at")[:limit])
@@ -153,6 +176,9 @@ def run_job(job_id: str) -> str:
     job = _claim(str(job_id))
     if job is None:
         return "skipped"
+    if refusal := wrong_node(job):
+        fail_job(job, refusal)
+        return JobStatus.FAILED
     handler = HANDLERS.get(job.type)
     if handler is None:
         fail_job(job, f"Unknown job type {job.type!r}.")

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
+from panel.nodes.models import Node
 
 from .limits import rate_check
 from .models import ACTIVE_STATUSES, Job, JobStatus
@@ -34,16 +35,34 @@ class JobBusy(Exception):
     """Another job for the same site is queued or running."""
 
 
-def enqueue(job_id: Any) -> None:
-    """Hand the job to django-q2 (after commit when inside a transaction)."""
+def enqueue(job_id: Any, queue: str | None = None) -> None:
+    """Hand the job to django-q2 (after commit when inside a transaction), on the queue of the
+    job's node: only that node's worker reads it (panel.nodes; django-q2's cluster name)."""
     from django_q.tasks import async_task
+
+    if queue is None:
+        queue = Job.objects.filter(pk=job_id).values_list("node__name", flat=True).first()
 
     def _send() -> None:
         async_task(
-            TASK, str(job_id), task_name=f"job-{job_id}", timeout=settings.NUSANTARA_JOB_TIMEOUT
+            TASK,
+            str(job_id),
+            task_name=f"job-{job_id}",
+            timeout=settings.NUSANTARA_JOB_TIMEOUT,
+            cluster=queue or settings.NUSANTARA_NODE,
         )
 
     transaction.on_commit(_send)
+
+
+def job_node(site_id: Any) -> Node:
+    """Where a new job runs: on its site's node; a job without a site (a global one, such as
+    nginx.resync) on the node of the process that queues it (NUSANTARA_NODE, default "local")."""
+    if site_id is not None:
+        node = Node.objects.filter(sites__pk=site_id).first()
+        if node is not None:
+            return node
+    return Node.local()
 
 
 def site_has_active_job(site_id: Any, exclude: Any = None) -> bool:
@@ -79,11 +98,17 @@ def job_create(
     if exclusive and site_id is not None:
         ensure_site_idle(site_id)
     actor = user if getattr(user, "pk", None) else None
+    node = job_node(site_id)
     job = Job.objects.create(
-        type=type, status=JobStatus.QUEUED, payload=payload, site_id=site_id, created_by=actor
+        type=type,
+        status=JobStatus.QUEUED,
+        payload=payload,
+        site_id=site_id,
+        created_by=actor,
+        node=node,
     )
     if deliver:
-        enqueue(job.pk)
+        enqueue(job.pk, node.name)
     return job
 
 

@@ -16,7 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from panel.nodes.models import Node
+
 from .models import Heartbeat
+from .probes import UNKNOWN, _safe, _state, probe_nginx, probe_phpfpm
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ def beat(source: str = "schedule") -> str:
             "detail": {"host": socket.gethostname(), "pid": os.getpid(), "source": source},
         },
     )
+    node_beat(source)  # this node's own heartbeat and the health of its nginx and php-fpm
     return now.isoformat()
 
 
@@ -62,10 +66,24 @@ def max_age() -> int:
 
 
 def ensure_schedule(using: str = "default") -> None:
-    """The `ops.heartbeat` schedule: every minute, idempotent."""
-    from django_q.models import Schedule
+    """The `ops.heartbeat` schedule of every node (each on its own queue), idempotent."""
+    from panel.nodes.services import ensure_node_schedules
 
-    Schedule.objects.using(using).update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={"func": TASK, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
+    ensure_node_schedules(using=using)
+
+
+def node_beat(source: str = "schedule") -> None:
+    """The node's worker reports: heartbeat time and what it measured of its own nginx and
+    php-fpm (the same probes as the dashboard, run on the node itself)."""
+    now = timezone.now()
+    health = {
+        "nginx": _safe(probe_nginx, _state(UNKNOWN)),
+        "php-fpm": _safe(probe_phpfpm, _state(UNKNOWN)),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "source": source,
+        "measured_at": now.isoformat(),
+    }
+    Node.objects.filter(name=settings.NUSANTARA_NODE).update(
+        last_heartbeat_at=now, health=health, updated_at=now
     )

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from panel.accounts.models import User
+from panel.nodes.models import Node, NodeStatus
 from panel.sites.domains import MULTI_LABEL_SUFFIXES
 from panel.sites.models import RedirectMode, Runtime, SiteStatus
 from panel.web.forms import PanelForm
@@ -90,6 +91,15 @@ class SiteCreateForm(SiteRuntimeForm):
                 queryset=User.objects.filter(is_active=True).order_by("username"),
                 required=False,
                 empty_label=_("Me (%(username)s)") % {"username": user.username},
+            )
+            # The node (web server) the site goes to, by name; only active nodes take sites.
+            self.fields["node"] = forms.ModelChoiceField(
+                label=_("Node"),
+                queryset=Node.objects.filter(status=NodeStatus.ACTIVE).order_by("name"),
+                to_field_name="name",
+                required=False,
+                empty_label=_("Automatic: the active node with the fewest sites"),
+                help_text=_("The server the site lives on; its jobs run on that node's worker."),
             )
             # Shown once the owner is at their quota (the service says so on this field).
             self.fields["override_quota"] = forms.BooleanField(

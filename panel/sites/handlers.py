@@ -151,6 +151,16 @@ def _back_to(status: str) -> Callable[[Job], None]:
     return on_retry
 
 
+def _root_on_this_node(site: Site) -> None:
+    """The document root is derived under the web root of the node that serves the site (the
+    web process derived it under its own, which another node may not share). Sites made before
+    tenancy (no system user yet) keep theirs until `site.migrate_home`."""
+    root = str(homes.public_path(site.domain))
+    if site.system_user and site.root_path != root:
+        Site.objects.filter(pk=site.pk).update(root_path=root)
+        site.root_path = root
+
+
 def _prepare(job: Job, site: Site | None) -> _Plan:
     """Everything before nginx: create the document root, render the vhost."""
     plan = _Plan(job=job, domain=job.payload.get("domain", ""), site=site)
@@ -159,6 +169,7 @@ def _prepare(job: Job, site: Site | None) -> _Plan:
             if site is None:
                 raise JobFailed("The site no longer exists.")
             plan.domain = site.domain
+            _root_on_this_node(site)
             homes.prepare(site)
             plan.content = nginx.render_site(site)
             plan.target = site

@@ -1,7 +1,8 @@
 """A hosted website: table `sites` of the seed (plus `upstream` for the proxy runtime and
 `suspended_at` for a site an administrator took offline, `hsts` for Strict-Transport-Security,
 `system_user`, `disk_bytes`/`disk_measured_at` for the disk use of its home, `redirect_mode` and
-`redirect_to` for its other names), and a site's other names: table `site_domains`."""
+`redirect_to` for its other names, `node_id` for the server it lives on), and a site's other
+names: table `site_domains`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.db.models.functions import UUID4
 from django.utils.translation import gettext_lazy as _
 
 from panel.common import OwnedQuerySet, created_at, updated_at, uuid_pk
+from panel.nodes.models import OnANodeManager, local_node_id
 
 
 class SiteStatus(models.TextChoices):
@@ -43,6 +45,10 @@ class SiteQuerySet(OwnedQuerySet):
     def of_job(self, job: Any) -> Self:
         """The site a job is about (none for a job on no site)."""
         return self.none() if job.site_id is None else self.filter(pk=job.site_id)
+
+
+# Bulk inserts without a node go to this process's node (OnANodeManager) + visible_to, of_job.
+SiteManager = OnANodeManager.from_queryset(SiteQuerySet)
 
 
 class Site(models.Model):
@@ -88,10 +94,21 @@ class Site(models.Model):
     # Extra column (docs/schema.md): with redirect mode `to_alias`, the alias every other name
     # (the primary too) redirects to, e.g. the site's new name; NULL otherwise.
     redirect_to = models.TextField(_("redirect to"), null=True, blank=True)
+    # Extra column (docs/schema.md): the node (web server) the site lives on; its worker runs
+    # the site's jobs. Defaults to this process's node (NUSANTARA_NODE).
+    node = models.ForeignKey(
+        "nodes.Node",
+        # NO ACTION in the database: a node that still has sites (or jobs) cannot be deleted.
+        # DO_NOTHING, like created_by, keeps the certificates' DB_CASCADE chain legal (E323).
+        on_delete=models.DO_NOTHING,
+        db_column="node_id",
+        related_name="sites",
+        verbose_name=_("node"),
+    )
     created_at = created_at()
     updated_at = updated_at()
 
-    objects = SiteQuerySet.as_manager()
+    objects = SiteManager()
 
     class Meta:
         db_table = "sites"
@@ -116,6 +133,13 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.display_domain
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A row saved without a node goes to this process's node (NUSANTARA_NODE); the database
+        # default does the same for INSERTs that know only the seed's columns (sites 0007).
+        if self.node_id is None:
+            self.node_id = local_node_id()
+        super().save(*args, **kwargs)
 
     @property
     def display_domain(self) -> str:

@@ -11,6 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -39,8 +40,9 @@ def plan() -> Plan:
     """What differs between the database and the vhost files (read-only)."""
     result = Plan()
     known = set()
-    active = Site.objects.filter(status=SiteStatus.ACTIVE).prefetch_related("aliases")
-    for site in active.order_by("domain").iterator(chunk_size=500):
+    # This node's sites only: the vhost files of another node are on that node's disk.
+    mine = Site.objects.filter(status=SiteStatus.ACTIVE, node__name=settings.NUSANTARA_NODE)
+    for site in mine.prefetch_related("aliases").order_by("domain").iterator(chunk_size=500):
         known.add(site.domain)
         try:
             wanted = nginx.render_site(site)

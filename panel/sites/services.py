@@ -19,6 +19,7 @@ from panel.jobs.limits import rate_check
 from panel.jobs.models import Job
 from panel.jobs.services import JobBusy, ensure_site_idle, job_create
 from panel.jobs.types import JobType
+from panel.nodes.services import node_for_new_site
 from panel.tenancy.rootcmd import site_user_name
 
 from .aliases import check_name, ensure_name_free
@@ -108,6 +109,7 @@ def site_create(
     https: bool = False,
     override_quota: bool = False,
     www: bool = False,
+    node: str | None = None,
 ) -> Site:
     """Create a site in `provisioning` and queue its `site.provision` job. With `https`, the
     worker requests an ACME certificate as soon as the site is live (panel.sites.handlers).
@@ -117,8 +119,12 @@ def site_create(
     With `www`, the site also answers to its www. pair (`www.` + the domain, or the domain
     without `www.`) as an alias (panel.sites.aliases).
 
+    The site goes to the node an admin named (`node`, active nodes only), otherwise to the
+    active node with the fewest sites (panel.nodes.services.node_for_new_site); its jobs then run
+    on that node's worker.
+
     Raises ValidationError keyed by form field ("domain", "runtime", "upstream",
-    "override_quota", "__all__")."""
+    "override_quota", "node", "__all__")."""
     owner = owner or user
     if owner.pk != user.pk and user.role != Role.ADMIN:
         raise PermissionDenied(_("Only an administrator can create a site for another user."))
@@ -161,7 +167,9 @@ def site_create(
                     ensure_name_free(pair)
                 except ValidationError as exc:
                     raise ValidationError({"www": exc.messages}, code="exists")
+            host = node_for_new_site(user=user, name=node)
             site = _insert_site(
+                node=host,
                 domain=domain,
                 # The document root is public/ inside the site's home (panel.tenancy.homes).
                 root_path=str(settings.NUSANTARA_WEB_ROOT / domain / "public"),
@@ -189,6 +197,7 @@ def site_create(
                     "owner": owner.username,
                     "https": bool(https),
                     "aliases": [pair] if pair else [],
+                    "node": host.name,
                 },
             )
             if overridden:

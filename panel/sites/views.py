@@ -23,6 +23,7 @@ from panel.audit.models import AuditLog
 from panel.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from panel.jobs.services import JobBusy
 from panel.jobs.types import JobType
+from panel.nodes.services import on_this_node
 from panel.sites.models import RedirectMode, Site, SiteDomain, SiteStatus
 from panel.web.access import get_site_for
 from panel.web.decorators import login_required
@@ -122,6 +123,8 @@ def site_new(request: AuthedRequest) -> HttpResponse:
             kwargs["owner"] = data["owner"]
         if data.get("override_quota"):
             kwargs["override_quota"] = True
+        if data.get("node"):
+            kwargs["node"] = data["node"].name
         site = _on_form(
             form,
             lambda: site_create(
@@ -165,6 +168,9 @@ def _detail_context(request: AuthedRequest, site: Any, **forms: Any) -> dict[str
         "live": live,
         "live_key": _live_key(site, certificate, jobs),
         "can_request_certificate": site.status == SiteStatus.ACTIVE,
+        # A queued job whose node has gone silent: say where it waits (DESIGN.md "Nodes").
+        "waiting_for_node": site.node.is_offline
+        and any(job.status == JobStatus.QUEUED for job in jobs),
     }
     if request.htmx and request.GET.get("seen") == context["live_key"]:
         return context  # the live fragment needs neither the audit trail nor the forms
@@ -188,10 +194,12 @@ def _detail_context(request: AuthedRequest, site: Any, **forms: Any) -> dict[str
     context["alias_limit"] = settings.NUSANTARA_SITE_ALIAS_LIMIT
     context["names"] = _names(site, context["aliases"], certificate)
     context["suspension"] = _suspension(site)
-    if request.user.is_admin:
+    if request.user.is_admin and on_this_node(site):
         from panel.sites.nginx import read_vhosts
 
         context["vhost"], context["vhost_rejected"] = read_vhosts(site.domain)
+    # The web never reads another node's files: the vhost lives on that node's disk.
+    context["remote_node"] = None if on_this_node(site) else site.node
     context["can_change_settings"] = site.status in (SiteStatus.ACTIVE, SiteStatus.FAILED)
     for card in extensions.site_cards:  # files, SFTP, databases: registered by their apps
         context.update(card(request, site, context, forms))

@@ -168,7 +168,13 @@ def site_logs(request: AuthedRequest, pk: Any) -> HttpResponse:
     cursor = data.get("cursor") or ""
     logs_dir = homes.logs_dir(site)
     page, problem = None, None
-    if logs_dir is None:
+    if site.node.name != settings.NUSANTARA_NODE:
+        # The web never reads another node's files (DESIGN.md "Nodes").
+        problem = _(
+            "This site lives on node %(node)s; its logs are on that server and the panel reads "
+            "them only on the site's own node."
+        ) % {"node": site.node.name}
+    elif logs_dir is None:
         problem = _("This site has no logs of its own yet (its home has not been set up).")
     else:
         try:

@@ -32,6 +32,7 @@ from panel.jobs.models import Job
 from panel.jobs.runner import JobFailed, job_log, register
 from panel.jobs.services import ensure_site_idle, job_create
 from panel.jobs.types import JobType
+from panel.nodes.services import ensure_files_here
 from panel.sites.models import Site, SiteStatus
 
 from . import homes, rootcmd, unpack
@@ -214,6 +215,8 @@ def site_upload(
             raise ValidationError(
                 {"__all__": _("Files can be uploaded once the site is active.")}, code="status"
             )
+        # The web stages the files on its own disk: only its own node's worker can see them.
+        ensure_files_here(site, _("Uploads"))
         ensure_site_idle(site.pk)
         rate_check_form("site.upload", user=user, site_id=site.pk)
         names = [f.name for f in files]

@@ -27,11 +27,11 @@ def _get(qs: QuerySet, pk: Any) -> Any:
 
 
 def get_site_for(user: Any, pk: Any) -> Site:
-    return _get(Site.objects.visible_to(user).select_related("created_by"), pk)
+    return _get(Site.objects.visible_to(user).select_related("created_by", "node"), pk)
 
 
 def get_job_for(user: Any, pk: Any) -> Job:
-    return _get(Job.objects.visible_to(user).select_related("created_by"), pk)
+    return _get(Job.objects.visible_to(user).select_related("created_by", "node"), pk)
 
 
 def get_certificate_for(user: Any, pk: Any) -> SslCertificate:

@@ -9,15 +9,10 @@ states come from two small indexed queries on every view. No subprocess, ever.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +20,7 @@ from django.utils.translation import gettext as _
 from panel.audit.actions import AuditAction
 from panel.audit.models import AuditLog
 from panel.ops.heartbeat import last_beat, max_age
+from panel.ops.probes import DOWN, OK, UNKNOWN, _safe, _state, probe_nginx, probe_phpfpm
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +29,7 @@ RENEWAL_STALE = timedelta(hours=26)
 # A schedule whose next run is this far in the past means nobody is running the scheduler.
 SCHEDULE_GRACE = timedelta(minutes=5)
 PROBE_TTL = 30
-PROBE_TIMEOUT = 0.5
 PROBE_CACHE_KEY = "panel.web.health.probes"
-
-OK, DOWN, UNKNOWN = "ok", "down", "unknown"
-
-
-def _state(state: str, reason: str = "") -> dict[str, str]:
-    return {"state": state, "reason": reason}
 
 
 def last_renewal_run() -> datetime | None:
@@ -57,15 +46,6 @@ def last_renewal_run() -> datetime | None:
     )
 
 
-def _safe(probe: Callable[[], Any], default: Any = None) -> Any:
-    try:
-        return probe()
-    except Exception:  # noqa: BLE001 - the dashboard must render even if a probe breaks
-        # The default shows as "not seen" (never as fine); the log says what broke.
-        logger.exception("dashboard health probe %s failed", getattr(probe, "__name__", probe))
-        return default
-
-
 def status(at: datetime | None, stale_after: timedelta) -> dict[str, Any]:
     """{"at": time or None, "ok": bool} for the template: missing or old is not ok."""
     ok = at is not None and timezone.now() - at <= stale_after
@@ -73,64 +53,6 @@ def status(at: datetime | None, stale_after: timedelta) -> dict[str, Any]:
 
 
 # --- the network probes (cached) --------------------------------------------------------------
-
-
-def probe_nginx() -> dict[str, str]:
-    """nginx is up when its HTTP listener accepts a connection (its master holds the socket)."""
-    from panel.certificates.preflight import local_http_address
-
-    host, port = local_http_address()
-    where = f"{host}:{port}"
-    try:
-        socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
-    except ConnectionRefusedError:
-        return _state(
-            DOWN, _("nothing listens on %(addr)s: nginx is not running.") % {"addr": where}
-        )
-    except OSError as exc:
-        return _state(
-            DOWN,
-            _("%(addr)s did not accept a connection (%(error)s).") % {"addr": where, "error": exc},
-        )
-    return _state(OK, _("answers on %(addr)s") % {"addr": where})
-
-
-def _fpm_sockets() -> list[Path]:
-    shared = Path(settings.NUSANTARA_PHP_FPM_SOCKET)
-    found = [shared] if shared.exists() else []
-    with contextlib.suppress(OSError):
-        found += sorted(Path(settings.NUSANTARA_PHP_FPM_SOCKET_DIR).glob("*.sock"))[:3]
-    return found
-
-
-def probe_phpfpm() -> dict[str, str]:
-    """php-fpm is up when one of its sockets accepts a connection (the master holds them all,
-    even for `pm = ondemand` pools with no child running)."""
-    sockets = _fpm_sockets()
-    if not sockets:
-        return _state(
-            UNKNOWN,
-            _("no php-fpm socket at %(socket)s or in %(dir)s (no PHP site yet?)")
-            % {
-                "socket": settings.NUSANTARA_PHP_FPM_SOCKET,
-                "dir": settings.NUSANTARA_PHP_FPM_SOCKET_DIR,
-            },
-        )
-    errors = []
-    for path in sockets:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(PROBE_TIMEOUT)
-            try:
-                sock.connect(str(path))
-            except OSError as exc:
-                errors.append(f"{path}: {exc.strerror or exc}")
-                continue
-        return _state(OK, _("answers on %(socket)s") % {"socket": path})
-    return _state(
-        DOWN,
-        _("php-fpm is not running: its sockets refuse connections (%(errors)s).")
-        % {"errors": "; ".join(errors)},
-    )
 
 
 def _probes() -> dict[str, dict[str, str]]:

@@ -36,14 +36,14 @@ def test_heartbeat_on_spawn_logs_why_it_was_not_written(caplog):
 
 
 def test_a_broken_health_probe_is_logged_and_shown_as_not_ok(caplog):
-    caplog.set_level(logging.ERROR, logger="panel.web.health")
+    caplog.set_level(logging.ERROR, logger="panel.ops.probes")
     with transaction.atomic():
         _aborted_transaction()
         result = health.machinery()
         transaction.set_rollback(True)
     assert result["heartbeat"] == {"at": None, "ok": False}
     assert result["renewal"]["at"] is None and result["renewal"]["ok"] is False
-    records = [r for r in caplog.records if r.name == "panel.web.health"]
+    records = [r for r in caplog.records if r.name == "panel.ops.probes"]
     # Each probe that broke says so: the heartbeat, the schedules, the last renewal run.
     assert len(records) == 3
     assert all(r.exc_info and issubclass(r.exc_info[0], DatabaseError) for r in records)

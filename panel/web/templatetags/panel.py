@@ -75,6 +75,11 @@ def duration(job: Any) -> str:
     return format_seconds(end - job.started_at)
 
 
+@register.filter
+def format_delta(delta: timedelta | None) -> str:
+    return "—" if delta is None else format_seconds(delta)
+
+
 def format_seconds(delta: timedelta) -> str:
     seconds = max(delta.total_seconds(), 0)
     if seconds < 60:
@@ -107,6 +112,19 @@ def pretty_json(value: Any) -> str:
     import json
 
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@register.simple_tag
+def node_waiting(node: Any) -> str:
+    """ "Waiting for node X (last seen HH:MM)": a queued job whose node is offline."""
+    if node.last_heartbeat_at is None:
+        return _("Waiting for node %(node)s (never seen): its worker has not reported yet.") % {
+            "node": node.name
+        }
+    seen = timezone.localtime(node.last_heartbeat_at)
+    return _(
+        "Waiting for node %(node)s (last seen %(time)s): the job runs when its worker is back."
+    ) % {"node": node.name, "time": formats.date_format(seen, "H:i")}
 
 
 @register.simple_tag

@@ -1,0 +1,169 @@
+"""Node verbs: register a node, drain/disable/activate it, pick the node of a new site, and the
+heartbeat a node's worker writes. Which node this process is: settings.NUSANTARA_NODE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.utils.translation import gettext as _
+
+from panel.accounts.models import Role
+from panel.audit.actions import AuditAction
+from panel.audit.services import audit_record
+
+from . import schedules
+from .models import Node, NodeStatus
+from .names import normalize_address, normalize_name
+
+# The audit action of each status change.
+STATUS_ACTIONS: dict[str, AuditAction] = {
+    NodeStatus.ACTIVE: AuditAction.NODE_ACTIVATE,
+    NodeStatus.DRAINING: AuditAction.NODE_DRAIN,
+    NodeStatus.DISABLED: AuditAction.NODE_DISABLE,
+}
+
+
+def ensure_local_node(*, using: str = "default") -> Node:
+    """This process's node (NUSANTARA_NODE, default "local"), created when missing: a fresh
+    install and every existing site start on it."""
+    return Node.local(using=using)
+
+
+def ensure_node_schedules(*, using: str = "default") -> None:
+    """Every node's heartbeat, reaper and renewal schedules, on its own queue."""
+    ensure_local_node(using=using)
+    for name in Node.objects.using(using).values_list("name", flat=True):
+        schedules.ensure_for(name, using=using)
+
+
+def current_node() -> Node | None:
+    """This process's node row, or None when NUSANTARA_NODE names no registered node."""
+    return Node.objects.filter(name=settings.NUSANTARA_NODE).first()
+
+
+def _require_admin(user: Any) -> None:
+    if getattr(user, "role", None) != Role.ADMIN:
+        raise PermissionDenied(_("Only an administrator can manage nodes."))
+
+
+def node_create(*, user: Any, name: str, address: str) -> Node:
+    """Register a node (active) and its schedules. Its worker then starts with
+    NUSANTARA_NODE=<name> (docs/operations.md "Nodes")."""
+    _require_admin(user)
+    errors: dict[str, Any] = {}
+    try:
+        name = normalize_name(name)
+    except ValidationError as exc:
+        errors["name"] = exc
+    try:
+        address = normalize_address(address)
+    except ValidationError as exc:
+        errors["address"] = exc
+    if errors:
+        raise ValidationError(errors)
+    exists = ValidationError({"name": _("A node with this name already exists.")}, code="exists")
+    try:
+        with transaction.atomic():
+            if Node.objects.filter(name=name).exists():
+                raise exists
+            node = Node.objects.create(name=name, address=address, status=NodeStatus.ACTIVE)
+            schedules.ensure_for(name)
+            audit_record(
+                actor=user,
+                action=AuditAction.NODE_CREATE,
+                target=node,
+                metadata={"name": name, "address": address},
+            )
+    except IntegrityError as exc:
+        if "name" in str(exc):
+            raise exists from None
+        raise
+    return node
+
+
+def node_set_status(*, user: Any, node: Node, status: str) -> Node:
+    """Drain (no new sites), disable, or activate a node; audited. Its sites and their jobs stay
+    where they are."""
+    _require_admin(user)
+    if status not in NodeStatus.values:
+        raise ValidationError(_("Unknown node status."), code="status")
+    with transaction.atomic():
+        locked = Node.objects.select_for_update().get(pk=node.pk)
+        if locked.status == status:
+            return locked
+        before = locked.status
+        locked.status = status
+        locked.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=user,
+            action=STATUS_ACTIONS[status],
+            target=locked,
+            metadata={"name": locked.name, "from": before, "to": status},
+        )
+    return locked
+
+
+def active_nodes() -> Any:
+    return Node.objects.filter(status=NodeStatus.ACTIVE).order_by("name")
+
+
+def node_for_new_site(*, user: Any, name: str | None = None) -> Node:
+    """The node a new site goes to: the one an admin named (active only), otherwise the active
+    node with the fewest sites. Raises ValidationError keyed "node" (call inside the site's
+    transaction; inserting the site then holds a key-share lock on the node row, which a
+    concurrent drain or disable waits for)."""
+    if name:
+        if getattr(user, "role", None) != Role.ADMIN:
+            raise PermissionDenied(_("Only an administrator can choose the node."))
+        node = Node.objects.filter(name=name).first()
+        if node is None:
+            raise ValidationError({"node": _("There is no node named %(name)s.") % {"name": name}})
+        if node.status != NodeStatus.ACTIVE:
+            raise ValidationError(
+                {
+                    "node": _("Node %(name)s is %(status)s: it takes no new sites.")
+                    % {"name": node.name, "status": node.get_status_display()}
+                },
+                code="node_inactive",
+            )
+        return node
+    fewest: Node | None = (
+        active_nodes().annotate(site_count=Count("sites")).order_by("site_count", "name").first()
+    )
+    if fewest is None:
+        raise ValidationError(
+            {
+                "__all__": _(
+                    "No server takes new sites right now (every node is draining or disabled). "
+                    "Ask an administrator."
+                )
+            },
+            code="no_node",
+        )
+    return fewest
+
+
+def on_this_node(site: Any) -> bool:
+    """True when the site lives on this process's node: its files are on this machine."""
+    return bool(site.node.name == settings.NUSANTARA_NODE)
+
+
+def ensure_files_here(site: Any, what: str) -> None:
+    """Refuse what the web would have to hand over through its own disk (a staged upload) for a
+    site on another node: that node's worker could not see it. ValidationError ("__all__")."""
+    if not on_this_node(site):
+        name = site.node.name
+        raise ValidationError(
+            {
+                "__all__": _(
+                    "%(what)s through the browser reach only sites on the panel's own server; "
+                    "this site lives on node %(node)s."
+                )
+                % {"what": what, "node": name}
+            },
+            code="remote_node",
+        )
