@@ -61,6 +61,8 @@ http {{
 }}
 """
 
+SFTP_GROUP = f"np-test-sftp-{os.getpid()}"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -104,7 +106,9 @@ class NginxService:
             # This nginx's workers run as nobody/nogroup: the group that reads every public/.
             "NUSANTARA_NGINX_GROUP": "nogroup",
             # The site users' supplementary group; created by the helper, removed at the end.
-            "NUSANTARA_SFTP_GROUP": "np-test-sftp",
+            # One per test session (groups are machine-wide: a second session ending at the same
+            # time must not delete the group this one's site users are in).
+            "NUSANTARA_SFTP_GROUP": SFTP_GROUP,
         }
 
     @property
