@@ -287,9 +287,16 @@ def _finish_aliases(plan: _Plan) -> None:
 
 def _aliases_failed(job: Job, message: str) -> None:
     """nginx kept the previous vhost: a name being added is given up (its row reserved it),
-    a name being removed stays, the redirect mode stays."""
+    a name being removed stays, the redirect mode stays. A job can also fail after nginx took
+    the change (a lost worker, a database error): then the vhost answers for the added name,
+    and its row stays, or another customer could add the name while this vhost still serves
+    it (nginx only warns about a conflicting server name; the first vhost loaded wins)."""
     if (added := job.payload.get("add")) and job.site_id is not None:
-        SiteDomain.objects.filter(site_id=job.site_id, domain=added).delete()
+        domain = Site.objects.filter(pk=job.site_id).values_list("domain", flat=True).first()
+        if domain and added in nginx.served_names(domain):
+            job_log(job, f"{added} stays reserved: nginx already serves it for this site")
+        else:
+            SiteDomain.objects.filter(site_id=job.site_id, domain=added).delete()
     _audit(job, "site.aliases_failed", job.payload.get("domain"), error=message)
 
 

@@ -137,6 +137,16 @@ def read_vhosts(domain: str, limit: int = 64_000) -> tuple[str | None, str | Non
     return read(conf_path(domain)), read(rejected_path(domain))
 
 
+_SERVER_NAME = re.compile(r"^\s*server_name\s+([^;]*);", re.MULTILINE)
+
+
+def served_names(domain: str) -> set[str]:
+    """The names the live vhost of `domain` answers for (its `server_name` lines), as nginx
+    has it now: empty when there is no vhost."""
+    live, _rejected = read_vhosts(domain, limit=1_000_000)
+    return {name for match in _SERVER_NAME.finditer(live or "") for name in match[1].split()}
+
+
 def fastcgi_params() -> str:
     for candidate in _FASTCGI_PARAMS:
         if os.path.exists(candidate):

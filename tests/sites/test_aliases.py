@@ -422,3 +422,34 @@ def test_every_accepted_set_of_names_renders_a_vhost_nginx_accepts(nginx, names,
         text=True,
     )
     assert res.returncode == 0, f"{accepted} ({mode}): {res.stderr}"
+
+
+def test_a_name_nginx_already_serves_stays_reserved_when_its_job_fails(nginx, db, monkeypatch):
+    """Attack: a name's job fails after nginx took the change (here a fault in the database
+    step; for real a lost worker or a database error). If the failure gave the name back, the
+    first site's vhost would keep answering for it while another customer added it: nginx only
+    warns about a conflicting server name, and the first vhost loaded wins, so the second
+    customer's name would be served by the first site. The row must stay with the vhost."""
+    from panel.jobs.runner import run_job
+    from panel.sites import handlers
+
+    alice, bob = UserFactory(), UserFactory()
+    first = site_create(user=alice, domain="crash-a.example", runtime="static")
+    assert run_job(str(_last_job(first).pk)) == "success"
+    second = site_create(user=bob, domain="crash-b.example", runtime="static")
+    assert run_job(str(_last_job(second).pk)) == "success"
+
+    def fault(plan):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(handlers, "_finish_aliases", fault)
+    job = alias_add(user=alice, site=first, domain="contested.example")
+    run_job(str(job.pk))
+    job.refresh_from_db()
+    assert job.status == "failed"
+    monkeypatch.undo()
+    assert "contested.example" in ngx.served_names(first.domain)  # nginx serves it for Alice
+    assert SiteDomain.objects.filter(site=first, domain="contested.example").exists()
+    with pytest.raises(ValidationError, match="already used by a site"):
+        alias_add(user=bob, site=second, domain="contested.example")
+    assert "<h1>crash-a.example</h1>" in nginx.get("contested.example").body
