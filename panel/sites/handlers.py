@@ -307,9 +307,10 @@ def _aliases_retried(job: Job) -> None:
     added = job.payload.get("add")
     if not added or job.site_id is None:
         return
+    owner = Site.objects.filter(pk=job.site_id).values_list("created_by_id", flat=True).first()
     try:
         with transaction.atomic():
-            ensure_name_free(added)
+            ensure_name_free(added, owner_id=owner)
             SiteDomain.objects.create(site_id=job.site_id, domain=added)
     except (ValidationError, IntegrityError):
         pass  # the job then fails saying the name was taken meanwhile

@@ -151,12 +151,15 @@ def site_create(
                     )
             rate_check("site.create", user=user)
             try:
-                ensure_name_free(domain)  # a site or an alias, in every spelling
-            except ValidationError:
+                # A site or an alias, in every spelling; and not www. of another user's name.
+                ensure_name_free(domain, owner_id=owner.pk)
+            except ValidationError as exc:
+                if exc.code == "foreign_pair":
+                    raise ValidationError({"domain": exc.messages}, code="foreign_pair")
                 raise _domain_exists_error()
             if pair:
                 try:
-                    ensure_name_free(pair)
+                    ensure_name_free(pair, owner_id=owner.pk)
                 except ValidationError as exc:
                     raise ValidationError({"www": exc.messages}, code="exists")
             site = _insert_site(

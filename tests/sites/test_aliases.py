@@ -245,8 +245,12 @@ def test_www_option_refused_when_the_pair_is_taken(db):
     alice, bob = UserFactory(), UserFactory()
     site_create(user=alice, domain="www.warung.id", runtime="static")
     with pytest.raises(ValidationError) as exc:
-        site_create(user=bob, domain="warung.id", runtime="static", www=True)
+        site_create(user=alice, domain="warung.id", runtime="static", www=True)
     assert "already used" in str(exc.value.message_dict["www"])
+    # Another customer cannot even take the name without www. (it goes with Alice's).
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=bob, domain="warung.id", runtime="static", www=True)
+    assert "another customer" in str(exc.value.message_dict["domain"])
     assert not Site.objects.filter(domain="warung.id").exists()
 
 
@@ -452,4 +456,31 @@ def test_a_name_nginx_already_serves_stays_reserved_when_its_job_fails(nginx, db
     assert SiteDomain.objects.filter(site=first, domain="contested.example").exists()
     with pytest.raises(ValidationError, match="already used by a site"):
         alias_add(user=bob, site=second, domain="contested.example")
-    assert "<h1>crash-a.example</h1>" in nginx.get("contested.example").body
+    assert "<h1>crash-a.example</h1>" in nginx.wait_for("contested.example").body
+
+
+@pytest.mark.parametrize("spelling", ["www.alice.example", "WWW.Alice.Example."])
+def test_www_of_another_customers_name_is_refused(two_customers, spelling):
+    """Attack: Bob takes www. of Alice's name (her DNS sends www there as well, as nearly
+    everyone's does) and serves his own page, with a certificate, under her www. address."""
+    alice_site, bob_site = two_customers
+    with pytest.raises(ValidationError, match="another customer"):
+        alias_add(user=bob_site.created_by, site=bob_site, domain=spelling)
+    with pytest.raises(ValidationError, match="another customer"):
+        site_create(user=bob_site.created_by, domain=spelling, runtime="static")
+    assert not SiteDomain.objects.exists()
+    assert not Site.objects.filter(domain="www.alice.example").exists()
+    # Alice herself may add it, to the same site or another of hers.
+    alias_add(user=alice_site.created_by, site=alice_site, domain=spelling)
+
+
+def test_the_name_without_www_of_another_customers_www_name_is_refused(two_customers):
+    """The other way round: Alice's site is www.shop.example; Bob takes shop.example."""
+    alice_site, bob_site = two_customers
+    SiteDomain.objects.create(site=alice_site, domain="www.shop.example")
+    with pytest.raises(ValidationError, match="another customer"):
+        alias_add(user=bob_site.created_by, site=bob_site, domain="shop.example")
+    with pytest.raises(ValidationError, match="another customer"):
+        site_create(user=bob_site.created_by, domain="shop.example", runtime="static")
+    # Names that only look alike stay free: another label before or after.
+    alias_add(user=bob_site.created_by, site=bob_site, domain="wwwshop.example")
