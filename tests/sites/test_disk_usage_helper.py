@@ -194,6 +194,11 @@ HOSTILE = [
     json.dumps({"domains": ["a.example.com"], "seconds": 1.5, "budget": 5}),
     json.dumps({"domains": ["a.example.com"], "seconds": "5", "budget": 5}),
     json.dumps({"domains": ["a.example.com"], "seconds": 5, "budget": 10**9}),
+    # Nested deeper than the JSON parser's recursion: a refusal, not a traceback.
+    "[" * 100_000,
+    '{"domains": ' + "[" * 100_000,
+    '{"domains": ["a.example.com"], "seconds": NaN, "budget": 5}',
+    '{"domains": ["a.example.com"], "seconds": 1' + "0" * 5000 + ', "budget": 5}',
     *(
         json.dumps({"domains": [bad], "seconds": 5, "budget": 5})
         for bad in (
