@@ -35,7 +35,8 @@ from panel.tenancy import homes, pools, probe
 from panel.tenancy.rootcmd import HelperError
 
 from . import nginx
-from .models import Runtime, Site, SiteDomain, SiteStatus
+from .domains import www_name
+from .models import RedirectMode, Runtime, Site, SiteDomain, SiteStatus
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +125,17 @@ def _with_new_settings(job: Job, site: Site) -> Site:
             )
         target.alias_override = names  # type: ignore[attr-defined]
         if "redirect_mode" in job.payload:
-            target.redirect_mode = job.payload["redirect_mode"]
-            target.redirect_to = job.payload.get("redirect_to")
+            mode, redirect_to = job.payload["redirect_mode"], job.payload.get("redirect_to")
+            # Checked when the job was asked for; checked again here, since a retried job can
+            # run long after its names changed (the target may be another customer's now).
+            needed = www_name(site.domain) if mode == RedirectMode.TO_WWW else redirect_to
+            if needed is not None and needed not in names:
+                raise JobFailed(
+                    f"{needed} is no longer one of this site's names, so nothing can redirect "
+                    "to it: choose the redirect again."
+                )
+            target.redirect_mode = mode
+            target.redirect_to = redirect_to
     else:
         target.runtime = job.payload.get("runtime", "")
         target.upstream = job.payload.get("upstream")

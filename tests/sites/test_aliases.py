@@ -484,3 +484,32 @@ def test_the_name_without_www_of_another_customers_www_name_is_refused(two_custo
         site_create(user=bob_site.created_by, domain="shop.example", runtime="static")
     # Names that only look alike stay free: another label before or after.
     alias_add(user=bob_site.created_by, site=bob_site, domain="wwwshop.example")
+
+
+def test_a_redirect_job_whose_target_is_no_longer_the_sites_fails(nginx, db):
+    """Attack: a redirect job names an alias (or www.) that is no longer the site's when it runs
+    (an administrator's retry of an old failed job, after the name was removed and another
+    customer took it). It must fail, not store another customer's name as this site's
+    redirect target."""
+    from panel.jobs.runner import run_job
+
+    alice, bob = UserFactory(), UserFactory()
+    site = site_create(user=alice, domain="old-redirect.example", runtime="static", www=True)
+    assert run_job(str(_last_job(site).pk)) == "success"
+    job = alias_add(user=alice, site=site, domain="moved.example")
+    assert run_job(str(job.pk)) == "success"
+    for mode, target, gone in (
+        ("to_alias", "moved.example", "moved.example"),
+        ("to_www", None, "www.old-redirect.example"),
+    ):
+        job = site_set_redirect_mode(user=alice, site=site, mode=mode, redirect_to=target)
+        moved = SiteDomain.objects.get(domain=gone)
+        moved.delete()  # gone meanwhile; another customer has it now
+        other = SiteFactory(created_by=bob, domain=f"bob-{mode.replace('_', '-')}.example")
+        SiteDomain.objects.create(site=other, domain=gone)
+        run_job(str(job.pk))
+        job.refresh_from_db()
+        assert job.status == "failed", job.log
+        assert "no longer" in job.error_message
+        site.refresh_from_db()
+        assert (site.redirect_mode, site.redirect_to) == ("serve_all", None)
