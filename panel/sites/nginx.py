@@ -589,6 +589,7 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
             if not outcome.ok:
                 result.rejected = dict.fromkeys(changes, _broken(outcome))
                 return result
+        served_before = {domain: served_names(domain) for domain in changes}
         existed = _journal_begin(list(changes))
         for domain, content in changes.items():
             _write_change(domain, content)
@@ -598,7 +599,13 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
             after = _test()
             result.tests += 1
             if after.ok:
-                break
+                intruders = _new_conflicts(after.message, pending, changes, served_before)
+                if not intruders:
+                    break
+                for domain, name in intruders.items():
+                    _reject(domain, changes, existed, result, _conflict(name))
+                    pending.discard(domain)
+                continue
             message = after.message
             culprit = _culprit(message, pending)
             if culprit is None:
@@ -635,6 +642,41 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
         if not baseline_broken:
             _remember_verified()
     return result
+
+
+_CONFLICT = re.compile(r'conflicting server name "([^"\s]+)"')
+
+
+def _new_conflicts(
+    message: str,
+    pending: set[str],
+    changes: Mapping[str, str | None],
+    served_before: Mapping[str, set[str]],
+) -> dict[str, str]:
+    """{domain: name} for the pending changes that bring a name another vhost already serves.
+    nginx only warns about it ("conflicting server name ... ignored") and answers with the
+    first vhost it loaded, so the second copy would be silently served by someone else's site
+    (or take the name from it). A vhost that served the name before keeps it."""
+    conflicting = set(_CONFLICT.findall(message))
+    found: dict[str, str] = {}
+    if not conflicting:
+        return found
+    for domain in sorted(pending):
+        content = changes[domain]
+        if content is None:
+            continue
+        names = {n for m in _SERVER_NAME.finditer(content) for n in m[1].split()}
+        brought = sorted((names & conflicting) - served_before.get(domain, set()))
+        if brought:
+            found[domain] = brought[0]
+    return found
+
+
+def _conflict(name: str) -> str:
+    return _(
+        "%(name)s is already served by another site's vhost on this server, so this change "
+        "was not applied; the previous configuration was kept."
+    ) % {"name": name}
 
 
 def _broken(outcome: _Outcome) -> str:

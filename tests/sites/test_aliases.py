@@ -513,3 +513,19 @@ def test_a_redirect_job_whose_target_is_no_longer_the_sites_fails(nginx, db):
         assert "no longer" in job.error_message
         site.refresh_from_db()
         assert (site.redirect_mode, site.redirect_to) == ("serve_all", None)
+
+
+def test_nginx_refuses_a_change_that_adds_a_name_another_vhost_serves(nginx):
+    """Defence in depth for any way a name could end up in two vhosts (the database allows one
+    owner per name): nginx itself only warns about a conflicting server name and serves the
+    first vhost it loaded, so the change that brings the second copy is refused instead."""
+    _static("aaa-holder.example", ["held-name.example"])
+    with pytest.raises(ngx.NginxError, match="held-name.example"):
+        _static("zzz-intruder.example", ["held-name.example"])
+    assert "held-name.example" not in ngx.served_names("zzz-intruder.example")
+    assert ngx.served_names("aaa-holder.example") >= {"held-name.example"}
+    # The holder's own changes (the name kept) still go through, and so does the intruder's
+    # vhost without the name.
+    _static("aaa-holder.example", ["held-name.example", "www.aaa-holder.example"])
+    _static("zzz-intruder.example", [])
+    assert nginx.config_ok()[0]
