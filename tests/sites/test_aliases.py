@@ -529,3 +529,47 @@ def test_nginx_refuses_a_change_that_adds_a_name_another_vhost_serves(nginx):
     _static("aaa-holder.example", ["held-name.example", "www.aaa-holder.example"])
     _static("zzz-intruder.example", [])
     assert nginx.config_ok()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_name_and_its_www_pair_cannot_go_to_two_customers_at_once():
+    """Attack: Bob adds www.pair-race.example while Alice adds pair-race.example, both at once:
+    the pair's lock makes the second wait for the first and then see it."""
+    from panel.sites.aliases import ensure_name_free
+
+    alice, bob = UserFactory(), UserFactory()
+    alice_site = SiteFactory(created_by=alice, domain="alice-race.example")
+    bob_site = SiteFactory(created_by=bob, domain="bob-race.example")
+    inserted = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def bob_first() -> None:
+        try:
+            with transaction.atomic():
+                ensure_name_free("www.pair-race.example", owner_id=bob.pk)
+                SiteDomain.objects.create(site=bob_site, domain="www.pair-race.example")
+                inserted.set()
+                time.sleep(0.5)
+        finally:
+            connections.close_all()
+
+    def alice_second() -> None:
+        inserted.wait(10)
+        started = time.monotonic()
+        try:
+            alias_add(user=alice, site=alice_site, domain="pair-race.example")
+            outcome["result"] = "added"
+        except ValidationError as exc:
+            outcome["result"] = " ".join(exc.messages)
+        finally:
+            outcome["waited"] = time.monotonic() - started
+            connections.close_all()
+
+    threads = [threading.Thread(target=bob_first), threading.Thread(target=alice_second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert "another customer" in str(outcome["result"])
+    assert outcome["waited"] >= 0.3
+    assert not SiteDomain.objects.filter(domain="pair-race.example").exists()
