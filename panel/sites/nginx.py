@@ -424,6 +424,7 @@ class _Outcome:
     message: str
     missing: bool = False  # the command's program does not exist (nginx not installed)
     argv0: str = ""
+    output: str = ""  # everything the command printed (`message` keeps the last part)
 
 
 def _run(command: str) -> _Outcome:
@@ -436,7 +437,8 @@ def _run(command: str) -> _Outcome:
         return _Outcome(False, f"{argv[0]}: {exc.strerror}", missing=True, argv0=argv[0])
     except (OSError, subprocess.TimeoutExpired) as exc:
         return _Outcome(False, f"{argv[0]}: {exc}", argv0=argv[0])
-    return _Outcome(res.returncode == 0, _clean(res.stderr + res.stdout), argv0=argv[0])
+    output = res.stderr + res.stdout
+    return _Outcome(res.returncode == 0, _clean(output), argv0=argv[0], output=output)
 
 
 def _clean(output: str) -> str:
@@ -599,7 +601,7 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
             after = _test()
             result.tests += 1
             if after.ok:
-                intruders = _new_conflicts(after.message, pending, changes, served_before)
+                intruders = _new_conflicts(after.output, pending, changes, served_before)
                 if not intruders:
                     break
                 for domain, name in intruders.items():

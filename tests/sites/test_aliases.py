@@ -573,3 +573,28 @@ def test_a_name_and_its_www_pair_cannot_go_to_two_customers_at_once():
     assert "another customer" in str(outcome["result"])
     assert outcome["waited"] >= 0.3
     assert not SiteDomain.objects.filter(domain="pair-race.example").exists()
+
+
+def test_the_conflict_is_found_among_many_other_warnings(nginx, settings):
+    """The same, with 40 conflicts nginx already warns about elsewhere (hand-written files)
+    after the intruder's: its warning is not lost in the rest of nginx's output."""
+    from pathlib import Path
+
+    conf_dir = Path(settings.NUSANTARA_NGINX_CONF_DIR)
+    listen = settings.NUSANTARA_HTTP_LISTEN
+    written = []
+    for n in range(40):
+        for copy in ("one", "two"):
+            path = conf_dir / f"ccc-hand-{n}-{copy}.example.conf"
+            path.write_text(
+                f"server {{ listen {listen}; server_name hand-{n}.example; return 404; }}\n"
+            )
+            written.append(path)
+    try:
+        _static("aaa-holder2.example", ["held-name2.example"])
+        with pytest.raises(ngx.NginxError, match="held-name2.example"):
+            _static("bbb-intruder2.example", ["held-name2.example"])
+        assert "held-name2.example" not in ngx.served_names("bbb-intruder2.example")
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
