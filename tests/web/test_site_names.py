@@ -178,3 +178,21 @@ def test_the_admin_shows_a_sites_names_read_only(admin_client, site):
     assert "www.kedai.co.id" in page
     found = admin_client.get("/admin/sites/site/?q=www.kedai").content.decode()
     assert "kedai.co.id" in found
+
+
+def test_a_mixed_script_lookalike_is_shown_as_what_it_is(admin_client, site, outsider):
+    """Attack: a customer names a site exаmple-style (a Cyrillic а among Latin letters). It is
+    another name in DNS, so nothing of the real owner's is taken; but shown in Unicode it
+    looks exactly like the neighbour's name in the admin's list and on its pages. Like the
+    browsers, the panel shows such a name in its ASCII (xn--) form."""
+    from panel.sites.domains import normalize_domain, to_unicode
+
+    lookalike = normalize_domain("k\u0435dai.co.id")  # Cyrillic е
+    assert lookalike != site.domain
+    SiteFactory(created_by=outsider, domain=lookalike)
+    assert to_unicode(lookalike) == lookalike.lower()
+    page = admin_client.get("/sites/").content.decode()
+    assert lookalike in page and "k\u0435dai.co.id" not in page
+    # Names in one script (or Latin with its own accents) stay readable.
+    for name in ("bücher.id", "джемо.example", "βόλος.example", "例え.jp", "xn--9ca.com"):
+        assert to_unicode(normalize_domain(name)) == (name if name != "xn--9ca.com" else "é.com")
