@@ -122,6 +122,12 @@ def site_create(
         raise PermissionDenied(_("Only an administrator can create a site for another user."))
     domain, runtime, upstream = _validate(domain, runtime, upstream)
     pair = _www_pair(domain) if www else None
+    if pair and settings.NUSANTARA_SITE_ALIAS_LIMIT < 1:
+        limit = settings.NUSANTARA_SITE_ALIAS_LIMIT
+        raise ValidationError(
+            {"www": _("A site can have at most %(limit)d other names.") % {"limit": limit}},
+            code="limit",
+        )
     overridden = None
     try:
         with transaction.atomic():

@@ -605,3 +605,13 @@ def test_the_conflict_is_found_among_many_other_warnings(nginx, settings):
     finally:
         for path in written:
             path.unlink(missing_ok=True)
+
+
+def test_the_www_option_counts_against_the_alias_limit(db, settings):
+    """Attack: with the limit at 0 (no other names on this server), the www box at creation
+    still added one."""
+    settings.NUSANTARA_SITE_ALIAS_LIMIT = 0
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=UserFactory(), domain="nolimit.example", runtime="static", www=True)
+    assert "at most 0 other names" in str(exc.value.message_dict["www"])
+    assert not Site.objects.exists() and not SiteDomain.objects.exists()
