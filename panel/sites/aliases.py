@@ -45,15 +45,54 @@ def name_taken_error(domain: str) -> ValidationError:
     )
 
 
-def ensure_name_free(domain: str) -> None:
+def www_pairs(domain: str) -> list[str]:
+    """The names that go with `domain` as its www. pair: www.<domain>, and for www.<name> the
+    name itself. Nearly every domain's DNS sends both to the same server."""
+    pairs = [www_name(domain)]
+    if domain.startswith("www."):
+        pairs.append(domain[len("www.") :])
+    return pairs
+
+
+def _owner_of(domain: str) -> int | None:
+    """The user whose site has `domain` as its primary or as an alias, if any."""
+    owner = Site.objects.filter(domain=domain).values_list("created_by_id", flat=True).first()
+    if owner is None:
+        owner = (
+            SiteDomain.objects.filter(domain=domain)
+            .values_list("site__created_by_id", flat=True)
+            .first()
+        )
+    return owner
+
+
+def ensure_name_free(domain: str, owner_id: Any = None) -> None:
     """Take the name's lock and raise ValidationError when a site or an alias has it. Call
-    inside the transaction that inserts the name."""
-    name_lock(domain)
+    inside the transaction that inserts the name.
+
+    With `owner_id` (the user whose site gets the name), also refuse a name whose www. pair
+    (www_pairs) another user's site has: www.<Alice's name> is Alice's, whoever asks first.
+    The pairs' locks are taken too (in one order, so two requests cannot deadlock), so the
+    name and its pair cannot be taken by two users at once."""
+    pairs = www_pairs(domain) if owner_id is not None else []
+    for name in sorted({domain, *pairs}):
+        name_lock(name)
     if (
         Site.objects.filter(domain=domain).exists()
         or SiteDomain.objects.filter(domain=domain).exists()
     ):
         raise name_taken_error(domain)
+    for pair in pairs:
+        owner = _owner_of(pair)
+        if owner is not None and owner != owner_id:
+            raise ValidationError(
+                _(
+                    "%(domain)s goes with %(pair)s, which another customer's site uses: only "
+                    "that customer can add it."
+                )
+                % {"domain": to_unicode(domain), "pair": to_unicode(pair)},
+                code="foreign_pair",
+            )
 
 
 def check_name(value: str) -> str:
@@ -120,7 +159,7 @@ def alias_add(*, user: User, site: Site, domain: str) -> Job:
                     code="limit",
                 )
             try:
-                ensure_name_free(name)
+                ensure_name_free(name, owner_id=site.created_by_id)
             except ValidationError as exc:
                 raise ValidationError({"domain": exc.messages}, code="exists")
             SiteDomain.objects.create(site=site, domain=name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 
 import idna
 from django.core.exceptions import ValidationError
@@ -83,11 +84,34 @@ def _is_ip(value: str) -> bool:
 
 
 def to_unicode(domain: str) -> str:
-    """Unicode form for display; falls back to the stored form when it cannot be decoded."""
+    """Unicode form for display; falls back to the stored form when it cannot be decoded, and
+    keeps it for a lookalike (_mixes_confusable_scripts): `kеdai.co.id` with a Cyrillic е is
+    another name than the neighbour's `kedai.co.id`, and is shown as `xn--kdai-v4d.co.id`."""
     try:
-        return idna.decode(domain)
+        decoded = idna.decode(domain)
     except (idna.IDNAError, UnicodeError):
         return domain
+    if any(_mixes_confusable_scripts(label) for label in decoded.split(".")):
+        return domain
+    return decoded
+
+
+_CONFUSABLE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK"})
+
+
+def _mixes_confusable_scripts(label: str) -> bool:
+    """Whether a label has letters of two of Latin, Cyrillic and Greek, whose letters look
+    alike (а/a, е/e, о/o, ο/o): the classic homograph, which browsers also show as xn--."""
+    scripts = set()
+    for ch in label:
+        if ch.isascii():
+            if ch.isalpha():
+                scripts.add("LATIN")
+            continue
+        script = unicodedata.name(ch, "").split(" ", 1)[0]
+        if script in _CONFUSABLE_SCRIPTS:
+            scripts.add(script)
+    return len(scripts) > 1
 
 
 def panel_host_names() -> tuple[set[str], set[str]]:

@@ -38,7 +38,8 @@ from panel.tenancy import homes, pools, probe
 from panel.tenancy.rootcmd import HelperError
 
 from . import extensions, nginx
-from .models import Runtime, Site, SiteDomain, SiteStatus
+from .domains import www_name
+from .models import RedirectMode, Runtime, Site, SiteDomain, SiteStatus
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +137,17 @@ def _with_new_settings(job: Job, site: Site) -> Site:
             )
         target.alias_override = names  # type: ignore[attr-defined]
         if "redirect_mode" in job.payload:
-            target.redirect_mode = job.payload["redirect_mode"]
-            target.redirect_to = job.payload.get("redirect_to")
+            mode, redirect_to = job.payload["redirect_mode"], job.payload.get("redirect_to")
+            # Checked when the job was asked for; checked again here, since a retried job can
+            # run long after its names changed (the target may be another customer's now).
+            needed = www_name(site.domain) if mode == RedirectMode.TO_WWW else redirect_to
+            if needed is not None and needed not in names:
+                raise JobFailed(
+                    f"{needed} is no longer one of this site's names, so nothing can redirect "
+                    "to it: choose the redirect again."
+                )
+            target.redirect_mode = mode
+            target.redirect_to = redirect_to
     else:
         target.runtime = job.payload.get("runtime", "")
         target.upstream = job.payload.get("upstream")
@@ -305,9 +315,16 @@ def _finish_aliases(plan: _Plan) -> None:
 
 def _aliases_failed(job: Job, message: str) -> None:
     """nginx kept the previous vhost: a name being added is given up (its row reserved it),
-    a name being removed stays, the redirect mode stays."""
+    a name being removed stays, the redirect mode stays. A job can also fail after nginx took
+    the change (a lost worker, a database error): then the vhost answers for the added name,
+    and its row stays, or another customer could add the name while this vhost still serves
+    it (nginx only warns about a conflicting server name; the first vhost loaded wins)."""
     if (added := job.payload.get("add")) and job.site_id is not None:
-        SiteDomain.objects.filter(site_id=job.site_id, domain=added).delete()
+        domain = Site.objects.filter(pk=job.site_id).values_list("domain", flat=True).first()
+        if domain and added in nginx.served_names(domain):
+            job_log(job, f"{added} stays reserved: nginx already serves it for this site")
+        else:
+            SiteDomain.objects.filter(site_id=job.site_id, domain=added).delete()
     _audit(job, AuditAction.SITE_ALIASES_FAILED, job.payload.get("domain"), error=message)
 
 
@@ -318,9 +335,10 @@ def _aliases_retried(job: Job) -> None:
     added = job.payload.get("add")
     if not added or job.site_id is None:
         return
+    owner = Site.objects.filter(pk=job.site_id).values_list("created_by_id", flat=True).first()
     try:
         with transaction.atomic():
-            ensure_name_free(added)
+            ensure_name_free(added, owner_id=owner)
             SiteDomain.objects.create(site_id=job.site_id, domain=added)
     except (ValidationError, IntegrityError):
         pass  # the job then fails saying the name was taken meanwhile

@@ -137,6 +137,16 @@ def read_vhosts(domain: str, limit: int = 64_000) -> tuple[str | None, str | Non
     return read(conf_path(domain)), read(rejected_path(domain))
 
 
+_SERVER_NAME = re.compile(r"^\s*server_name\s+([^;]*);", re.MULTILINE)
+
+
+def served_names(domain: str) -> set[str]:
+    """The names the live vhost of `domain` answers for (its `server_name` lines), as nginx
+    has it now: empty when there is no vhost."""
+    live, _rejected = read_vhosts(domain, limit=1_000_000)
+    return {name for match in _SERVER_NAME.finditer(live or "") for name in match[1].split()}
+
+
 def fastcgi_params() -> str:
     for candidate in _FASTCGI_PARAMS:
         if os.path.exists(candidate):
@@ -414,6 +424,7 @@ class _Outcome:
     message: str
     missing: bool = False  # the command's program does not exist (nginx not installed)
     argv0: str = ""
+    output: str = ""  # everything the command printed (`message` keeps the last part)
 
 
 def _run(command: str) -> _Outcome:
@@ -426,7 +437,8 @@ def _run(command: str) -> _Outcome:
         return _Outcome(False, f"{argv[0]}: {exc.strerror}", missing=True, argv0=argv[0])
     except (OSError, subprocess.TimeoutExpired) as exc:
         return _Outcome(False, f"{argv[0]}: {exc}", argv0=argv[0])
-    return _Outcome(res.returncode == 0, _clean(res.stderr + res.stdout), argv0=argv[0])
+    output = res.stderr + res.stdout
+    return _Outcome(res.returncode == 0, _clean(output), argv0=argv[0], output=output)
 
 
 def _clean(output: str) -> str:
@@ -579,6 +591,7 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
             if not outcome.ok:
                 result.rejected = dict.fromkeys(changes, _broken(outcome))
                 return result
+        served_before = {domain: served_names(domain) for domain in changes}
         existed = _journal_begin(list(changes))
         for domain, content in changes.items():
             _write_change(domain, content)
@@ -588,7 +601,13 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
             after = _test()
             result.tests += 1
             if after.ok:
-                break
+                intruders = _new_conflicts(after.output, pending, changes, served_before)
+                if not intruders:
+                    break
+                for domain, name in intruders.items():
+                    _reject(domain, changes, existed, result, _conflict(name))
+                    pending.discard(domain)
+                continue
             message = after.message
             culprit = _culprit(message, pending)
             if culprit is None:
@@ -625,6 +644,41 @@ def apply(changes: Mapping[str, str | None]) -> ApplyResult:
         if not baseline_broken:
             _remember_verified()
     return result
+
+
+_CONFLICT = re.compile(r'conflicting server name "([^"\s]+)"')
+
+
+def _new_conflicts(
+    message: str,
+    pending: set[str],
+    changes: Mapping[str, str | None],
+    served_before: Mapping[str, set[str]],
+) -> dict[str, str]:
+    """{domain: name} for the pending changes that bring a name another vhost already serves.
+    nginx only warns about it ("conflicting server name ... ignored") and answers with the
+    first vhost it loaded, so the second copy would be silently served by someone else's site
+    (or take the name from it). A vhost that served the name before keeps it."""
+    conflicting = set(_CONFLICT.findall(message))
+    found: dict[str, str] = {}
+    if not conflicting:
+        return found
+    for domain in sorted(pending):
+        content = changes[domain]
+        if content is None:
+            continue
+        names = {n for m in _SERVER_NAME.finditer(content) for n in m[1].split()}
+        brought = sorted((names & conflicting) - served_before.get(domain, set()))
+        if brought:
+            found[domain] = brought[0]
+    return found
+
+
+def _conflict(name: str) -> str:
+    return _(
+        "%(name)s is already served by another site's vhost on this server, so this change "
+        "was not applied; the previous configuration was kept."
+    ) % {"name": name}
 
 
 def _broken(outcome: _Outcome) -> str:

@@ -130,6 +130,12 @@ def site_create(
         raise PermissionDenied(_("Only an administrator can create a site for another user."))
     domain, runtime, upstream = _validate(domain, runtime, upstream)
     pair = _www_pair(domain) if www else None
+    if pair and settings.NUSANTARA_SITE_ALIAS_LIMIT < 1:
+        limit = settings.NUSANTARA_SITE_ALIAS_LIMIT
+        raise ValidationError(
+            {"www": _("A site can have at most %(limit)d other names.") % {"limit": limit}},
+            code="limit",
+        )
     overridden = None
     try:
         with transaction.atomic():
@@ -159,12 +165,15 @@ def site_create(
                     )
             rate_check("site.create", user=user)
             try:
-                ensure_name_free(domain)  # a site or an alias, in every spelling
-            except ValidationError:
+                # A site or an alias, in every spelling; and not www. of another user's name.
+                ensure_name_free(domain, owner_id=owner.pk)
+            except ValidationError as exc:
+                if exc.code == "foreign_pair":
+                    raise ValidationError({"domain": exc.messages}, code="foreign_pair")
                 raise _domain_exists_error()
             if pair:
                 try:
-                    ensure_name_free(pair)
+                    ensure_name_free(pair, owner_id=owner.pk)
                 except ValidationError as exc:
                     raise ValidationError({"www": exc.messages}, code="exists")
             host = node_for_new_site(user=user, name=node)

@@ -712,7 +712,7 @@ def pool_apply(cfg: dict[str, Any], stdin: str) -> str:
     result as JSON ({"applied": [...], "rejected": {domain: message}, "reloaded": bool})."""
     try:
         raw = json.loads(stdin or "")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise HelperError("refused: pool-apply wants a JSON object on stdin")
     if not isinstance(raw, dict) or len(raw) > 5000:
         raise HelperError("refused: pool-apply wants a JSON object of at most 5000 pools")
@@ -1066,7 +1066,7 @@ def _usage_request(stdin: str) -> tuple[list[str], int, int]:
     """stdin: {"domains": [domain, ...], "seconds": cap per home, "budget": seconds}."""
     try:
         raw = json.loads(stdin or "")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise HelperError("refused: home-usage wants a JSON object on stdin")
     if not isinstance(raw, dict) or set(raw) != {"domains", "seconds", "budget"}:
         raise HelperError("refused: home-usage wants exactly domains, seconds and budget")

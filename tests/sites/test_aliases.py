@@ -82,9 +82,16 @@ def test_redirect_modes_keep_the_path_and_the_query(nginx, mode, canonical):
     port = nginx.http_port
     others = {"mode.example", "www.mode.example", "old-name.example"} - {canonical}
     for host in others:
-        resp = nginx.wait_for(host, "/shop/item?id=7&q=a%20b", status=301)
+        expected = f"http://{canonical}:{port}/shop/item?id=7&q=a%20b"
+        # A reload is asynchronous: the previous mode's workers may still answer 301 briefly.
+        deadline = time.monotonic() + 5
+        while True:
+            resp = nginx.wait_for(host, "/shop/item?id=7&q=a%20b", status=301)
+            if resp.headers.get("Location") == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert resp.status == 301, host
-        assert resp.headers["Location"] == f"http://{canonical}:{port}/shop/item?id=7&q=a%20b"
+        assert resp.headers["Location"] == expected
     assert "<h1>mode.example</h1>" in nginx.wait_for(canonical).body
     # The ACME challenge is answered under every name, so each can be in the certificate.
     challenge = nginx.settings["NUSANTARA_CHALLENGE_DIR"] / ".well-known" / "acme-challenge"
@@ -245,8 +252,12 @@ def test_www_option_refused_when_the_pair_is_taken(db):
     alice, bob = UserFactory(), UserFactory()
     site_create(user=alice, domain="www.warung.id", runtime="static")
     with pytest.raises(ValidationError) as exc:
-        site_create(user=bob, domain="warung.id", runtime="static", www=True)
+        site_create(user=alice, domain="warung.id", runtime="static", www=True)
     assert "already used" in str(exc.value.message_dict["www"])
+    # Another customer cannot even take the name without www. (it goes with Alice's).
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=bob, domain="warung.id", runtime="static", www=True)
+    assert "another customer" in str(exc.value.message_dict["domain"])
     assert not Site.objects.filter(domain="warung.id").exists()
 
 
@@ -422,3 +433,185 @@ def test_every_accepted_set_of_names_renders_a_vhost_nginx_accepts(nginx, names,
         text=True,
     )
     assert res.returncode == 0, f"{accepted} ({mode}): {res.stderr}"
+
+
+def test_a_name_nginx_already_serves_stays_reserved_when_its_job_fails(nginx, db, monkeypatch):
+    """Attack: a name's job fails after nginx took the change (here a fault in the database
+    step; for real a lost worker or a database error). If the failure gave the name back, the
+    first site's vhost would keep answering for it while another customer added it: nginx only
+    warns about a conflicting server name, and the first vhost loaded wins, so the second
+    customer's name would be served by the first site. The row must stay with the vhost."""
+    from panel.jobs.runner import run_job
+    from panel.sites import handlers
+
+    alice, bob = UserFactory(), UserFactory()
+    first = site_create(user=alice, domain="crash-a.example", runtime="static")
+    assert run_job(str(_last_job(first).pk)) == "success"
+    second = site_create(user=bob, domain="crash-b.example", runtime="static")
+    assert run_job(str(_last_job(second).pk)) == "success"
+
+    def fault(plan):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(handlers, "_finish_aliases", fault)
+    job = alias_add(user=alice, site=first, domain="contested.example")
+    run_job(str(job.pk))
+    job.refresh_from_db()
+    assert job.status == "failed"
+    monkeypatch.undo()
+    assert "contested.example" in ngx.served_names(first.domain)  # nginx serves it for Alice
+    assert SiteDomain.objects.filter(site=first, domain="contested.example").exists()
+    with pytest.raises(ValidationError, match="already used by a site"):
+        alias_add(user=bob, site=second, domain="contested.example")
+    assert "<h1>crash-a.example</h1>" in nginx.wait_for("contested.example").body
+
+
+@pytest.mark.parametrize("spelling", ["www.alice.example", "WWW.Alice.Example."])
+def test_www_of_another_customers_name_is_refused(two_customers, spelling):
+    """Attack: Bob takes www. of Alice's name (her DNS sends www there as well, as nearly
+    everyone's does) and serves his own page, with a certificate, under her www. address."""
+    alice_site, bob_site = two_customers
+    with pytest.raises(ValidationError, match="another customer"):
+        alias_add(user=bob_site.created_by, site=bob_site, domain=spelling)
+    with pytest.raises(ValidationError, match="another customer"):
+        site_create(user=bob_site.created_by, domain=spelling, runtime="static")
+    assert not SiteDomain.objects.exists()
+    assert not Site.objects.filter(domain="www.alice.example").exists()
+    # Alice herself may add it, to the same site or another of hers.
+    alias_add(user=alice_site.created_by, site=alice_site, domain=spelling)
+
+
+def test_the_name_without_www_of_another_customers_www_name_is_refused(two_customers):
+    """The other way round: Alice's site is www.shop.example; Bob takes shop.example."""
+    alice_site, bob_site = two_customers
+    SiteDomain.objects.create(site=alice_site, domain="www.shop.example")
+    with pytest.raises(ValidationError, match="another customer"):
+        alias_add(user=bob_site.created_by, site=bob_site, domain="shop.example")
+    with pytest.raises(ValidationError, match="another customer"):
+        site_create(user=bob_site.created_by, domain="shop.example", runtime="static")
+    # Names that only look alike stay free: another label before or after.
+    alias_add(user=bob_site.created_by, site=bob_site, domain="wwwshop.example")
+
+
+def test_a_redirect_job_whose_target_is_no_longer_the_sites_fails(nginx, db):
+    """Attack: a redirect job names an alias (or www.) that is no longer the site's when it runs
+    (an administrator's retry of an old failed job, after the name was removed and another
+    customer took it). It must fail, not store another customer's name as this site's
+    redirect target."""
+    from panel.jobs.runner import run_job
+
+    alice, bob = UserFactory(), UserFactory()
+    site = site_create(user=alice, domain="old-redirect.example", runtime="static", www=True)
+    assert run_job(str(_last_job(site).pk)) == "success"
+    job = alias_add(user=alice, site=site, domain="moved.example")
+    assert run_job(str(job.pk)) == "success"
+    for mode, target, gone in (
+        ("to_alias", "moved.example", "moved.example"),
+        ("to_www", None, "www.old-redirect.example"),
+    ):
+        job = site_set_redirect_mode(user=alice, site=site, mode=mode, redirect_to=target)
+        moved = SiteDomain.objects.get(domain=gone)
+        moved.delete()  # gone meanwhile; another customer has it now
+        other = SiteFactory(created_by=bob, domain=f"bob-{mode.replace('_', '-')}.example")
+        SiteDomain.objects.create(site=other, domain=gone)
+        run_job(str(job.pk))
+        job.refresh_from_db()
+        assert job.status == "failed", job.log
+        assert "no longer" in job.error_message
+        site.refresh_from_db()
+        assert (site.redirect_mode, site.redirect_to) == ("serve_all", None)
+
+
+def test_nginx_refuses_a_change_that_adds_a_name_another_vhost_serves(nginx):
+    """Defence in depth for any way a name could end up in two vhosts (the database allows one
+    owner per name): nginx itself only warns about a conflicting server name and serves the
+    first vhost it loaded, so the change that brings the second copy is refused instead."""
+    _static("aaa-holder.example", ["held-name.example"])
+    with pytest.raises(ngx.NginxError, match="held-name.example"):
+        _static("zzz-intruder.example", ["held-name.example"])
+    assert "held-name.example" not in ngx.served_names("zzz-intruder.example")
+    assert ngx.served_names("aaa-holder.example") >= {"held-name.example"}
+    # The holder's own changes (the name kept) still go through, and so does the intruder's
+    # vhost without the name.
+    _static("aaa-holder.example", ["held-name.example", "www.aaa-holder.example"])
+    _static("zzz-intruder.example", [])
+    assert nginx.config_ok()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_name_and_its_www_pair_cannot_go_to_two_customers_at_once():
+    """Attack: Bob adds www.pair-race.example while Alice adds pair-race.example, both at once:
+    the pair's lock makes the second wait for the first and then see it."""
+    from panel.sites.aliases import ensure_name_free
+
+    alice, bob = UserFactory(), UserFactory()
+    alice_site = SiteFactory(created_by=alice, domain="alice-race.example")
+    bob_site = SiteFactory(created_by=bob, domain="bob-race.example")
+    inserted = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def bob_first() -> None:
+        try:
+            with transaction.atomic():
+                ensure_name_free("www.pair-race.example", owner_id=bob.pk)
+                SiteDomain.objects.create(site=bob_site, domain="www.pair-race.example")
+                inserted.set()
+                time.sleep(0.5)
+        finally:
+            connections.close_all()
+
+    def alice_second() -> None:
+        inserted.wait(10)
+        started = time.monotonic()
+        try:
+            alias_add(user=alice, site=alice_site, domain="pair-race.example")
+            outcome["result"] = "added"
+        except ValidationError as exc:
+            outcome["result"] = " ".join(exc.messages)
+        finally:
+            outcome["waited"] = time.monotonic() - started
+            connections.close_all()
+
+    threads = [threading.Thread(target=bob_first), threading.Thread(target=alice_second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert "another customer" in str(outcome["result"])
+    assert outcome["waited"] >= 0.3
+    assert not SiteDomain.objects.filter(domain="pair-race.example").exists()
+
+
+def test_the_conflict_is_found_among_many_other_warnings(nginx, settings):
+    """The same, with 40 conflicts nginx already warns about elsewhere (hand-written files)
+    after the intruder's: its warning is not lost in the rest of nginx's output."""
+    from pathlib import Path
+
+    conf_dir = Path(settings.NUSANTARA_NGINX_CONF_DIR)
+    listen = settings.NUSANTARA_HTTP_LISTEN
+    written = []
+    for n in range(40):
+        for copy in ("one", "two"):
+            path = conf_dir / f"ccc-hand-{n}-{copy}.example.conf"
+            path.write_text(
+                f"server {{ listen {listen}; server_name hand-{n}.example; return 404; }}\n"
+            )
+            written.append(path)
+    try:
+        _static("aaa-holder2.example", ["held-name2.example"])
+        with pytest.raises(ngx.NginxError, match="held-name2.example"):
+            _static("bbb-intruder2.example", ["held-name2.example"])
+        assert "held-name2.example" not in ngx.served_names("bbb-intruder2.example")
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+
+
+def test_the_www_option_counts_against_the_alias_limit(db, settings):
+    """Attack: with the limit at 0 (no other names on this server), the www box at creation
+    still added one."""
+    settings.NUSANTARA_SITE_ALIAS_LIMIT = 0
+    with pytest.raises(ValidationError) as exc:
+        site_create(user=UserFactory(), domain="nolimit.example", runtime="static", www=True)
+    assert "at most 0 other names" in str(exc.value.message_dict["www"])
+    assert not Site.objects.exists() and not SiteDomain.objects.exists()

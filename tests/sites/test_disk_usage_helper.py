@@ -194,6 +194,11 @@ HOSTILE = [
     json.dumps({"domains": ["a.example.com"], "seconds": 1.5, "budget": 5}),
     json.dumps({"domains": ["a.example.com"], "seconds": "5", "budget": 5}),
     json.dumps({"domains": ["a.example.com"], "seconds": 5, "budget": 10**9}),
+    # Nested deeper than the JSON parser's recursion: a refusal, not a traceback.
+    "[" * 100_000,
+    '{"domains": ' + "[" * 100_000,
+    '{"domains": ["a.example.com"], "seconds": NaN, "budget": 5}',
+    '{"domains": ["a.example.com"], "seconds": 1' + "0" * 5000 + ', "budget": 5}',
     *(
         json.dumps({"domains": [bad], "seconds": 5, "budget": 5})
         for bad in (
@@ -292,3 +297,47 @@ def test_hostile_file_names_are_counted_like_any_other(web_root):
             fh.write(os.urandom(40_000))
     result = _usage(["names.example.com"])["names.example.com"]
     assert result["bytes"] == _du(home) > 200_000
+
+
+def test_fifos_sockets_and_devices_are_counted_without_being_opened(web_root):
+    """Attack: a customer leaves a FIFO (opening it would block the walk for every site), a
+    socket and a device node in the home; a directory's place is taken by a FIFO and by a
+    link to / at the moment between its stat and its open (the swap done for real, between
+    the two calls)."""
+    import socket as socketlib
+    import stat as statlib
+
+    home = _home(web_root, "fifo.example.com")
+    os.mkfifo(home / "public" / "pipe")
+    sock = socketlib.socket(socketlib.AF_UNIX)
+    try:
+        sock.bind(str(home / "tmp" / "app.sock"))
+        if os.geteuid() == 0:
+            os.mknod(home / "tmp" / "null", statlib.S_IFCHR | 0o600, os.makedev(1, 3))
+        started = time.monotonic()
+        result = _usage(["fifo.example.com"], seconds=5)["fifo.example.com"]
+        assert time.monotonic() - started < 5
+        assert result["bytes"] == _du(home)
+    finally:
+        sock.close()
+
+    import unittest.mock
+
+    real_open = os.open
+    swapped = home / "public" / "swapped"
+    for replace in (os.mkfifo, lambda path: path.symlink_to("/")):
+        swapped.mkdir()
+
+        def swap_then_open(path, flags, *args, replace=replace, **kwargs):
+            if path == "swapped" and swapped.is_dir() and not swapped.is_symlink():
+                swapped.rmdir()
+                replace(swapped)  # a FIFO, or a link to /, where the directory was
+            return real_open(path, flags, *args, **kwargs)
+
+        with unittest.mock.patch.object(helper.os, "open", swap_then_open):
+            started = time.monotonic()
+            result = _usage(["fifo.example.com"], seconds=5)["fifo.example.com"]
+        assert time.monotonic() - started < 5
+        assert 0 < result["bytes"] < 1_000_000, result  # / was not walked
+        assert not swapped.is_dir() or swapped.is_symlink()  # the swap really happened
+        swapped.unlink()

@@ -116,6 +116,47 @@ def test_removing_and_redirecting_through_the_views(owner_client, site):
     assert SiteDomain.objects.filter(domain="baru.example").exists()
 
 
+def test_the_name_changes_need_the_csrf_token(csrf_client, owner, site):
+    """Attack: another site's page makes the owner's browser post a name change."""
+    SiteDomain.objects.create(site=site, domain="www.kedai.co.id")
+    csrf_client.force_login(owner)
+    for url, data in [
+        ("aliases/", {"domain": "mine.example"}),
+        ("aliases/remove/", {"domain": "www.kedai.co.id"}),
+        ("redirect/", {"redirect_mode": "to_primary"}),
+    ]:
+        assert csrf_client.post(f"/sites/{site.pk}/{url}", data).status_code == 403
+    resp = csrf_client.post("/sites/new/", {"domain": "csrf.example", "runtime": "static"})
+    assert resp.status_code == 403
+    assert SiteDomain.objects.count() == 1 and not Job.objects.exists()
+    site.refresh_from_db()
+    assert site.redirect_mode == "serve_all"
+
+
+def test_the_redirect_target_cannot_be_a_name_outside_the_site(owner_client, site, outsider):
+    """Attack: an open redirect, with redirect_to set to any host, or to another customer's
+    name, or with a value carrying nginx syntax."""
+    SiteDomain.objects.create(site=site, domain="www.kedai.co.id")
+    SiteFactory(created_by=outsider, domain="tetangga.example")
+    for target in (
+        "evil.example",
+        "tetangga.example",
+        "https://evil.example",
+        "www.kedai.co.id/../evil",
+        "www.kedai.co.id; return 301 https://evil.example",
+        "$host",
+        "www.kedai.co.id\n",
+    ):
+        resp = owner_client.post(
+            f"/sites/{site.pk}/redirect/", {"redirect_mode": "to_alias", "redirect_to": target}
+        )
+        assert resp.status_code == 400, target
+    for mode in ("to_evil", "serve_all;", "", "TO_PRIMARY"):
+        resp = owner_client.post(f"/sites/{site.pk}/redirect/", {"redirect_mode": mode})
+        assert resp.status_code == 400, mode
+    assert not Job.objects.exists()
+
+
 def test_get_is_not_allowed(owner_client, site):
     for url in ("aliases/", "aliases/remove/", "redirect/"):
         assert owner_client.get(f"/sites/{site.pk}/{url}").status_code == 405
@@ -137,3 +178,21 @@ def test_the_admin_shows_a_sites_names_read_only(admin_client, site):
     assert "www.kedai.co.id" in page
     found = admin_client.get("/admin/sites/site/?q=www.kedai").content.decode()
     assert "kedai.co.id" in found
+
+
+def test_a_mixed_script_lookalike_is_shown_as_what_it_is(admin_client, site, outsider):
+    """Attack: a customer names a site exаmple-style (a Cyrillic а among Latin letters). It is
+    another name in DNS, so nothing of the real owner's is taken; but shown in Unicode it
+    looks exactly like the neighbour's name in the admin's list and on its pages. Like the
+    browsers, the panel shows such a name in its ASCII (xn--) form."""
+    from panel.sites.domains import normalize_domain, to_unicode
+
+    lookalike = normalize_domain("k\u0435dai.co.id")  # Cyrillic е
+    assert lookalike != site.domain
+    SiteFactory(created_by=outsider, domain=lookalike)
+    assert to_unicode(lookalike) == lookalike.lower()
+    page = admin_client.get("/sites/").content.decode()
+    assert lookalike in page and "k\u0435dai.co.id" not in page
+    # Names in one script (or Latin with its own accents) stay readable.
+    for name in ("bücher.id", "джемо.example", "βόλος.example", "例え.jp", "xn--9ca.com"):
+        assert to_unicode(normalize_domain(name)) == (name if name != "xn--9ca.com" else "é.com")
