@@ -109,3 +109,41 @@ def test_the_reaper_enqueues_lost_tasks_of_its_own_node_only(
     assert not any(
         str(theirs.pk) in str(r.task.get("args")) for r in OrmQ.objects.filter(key="local")
     )
+
+
+def test_a_retry_after_the_site_moved_goes_to_its_new_node(
+    local_node, node_b, admin_user, django_capture_on_commit_callbacks
+):
+    """Attack: a job failed on node A, the site was moved to node B by hand (docs/operations.md),
+    then an admin retries it. The retry must be queued for B (and recorded as B's job), not sent
+    back to A, whose worker would refuse it forever (or, in a batch, run it on the wrong disk)."""
+    from panel.jobs.services import job_retry
+
+    site = SiteFactory(node=local_node, status="failed")
+    job = Job.objects.create(
+        type="site.provision",
+        payload={},
+        site_id=site.pk,
+        node=local_node,
+        status=JobStatus.FAILED,
+        error_message="nginx said no",
+    )
+    site.node = node_b
+    site.save(update_fields=["node"])
+    OrmQ.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        job_retry(job=job, user=admin_user)
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert job.node == node_b
+    assert _queue_of(job) == "node-b"
+
+
+def test_a_batch_leader_skips_a_queued_job_whose_site_moved_away(node_b, local_node):
+    """Attack: a job queued for node A (job.node = A) whose site now lives on B. A's batch leader
+    must not claim it (it would write B's site's vhost and home on A's disk); it stays queued."""
+    moved = SiteFactory(node=node_b)
+    stale = Job.objects.create(type="site.provision", payload={}, site_id=moved.pk, node=local_node)
+    assert claim_batch(types=["site.provision"]) == []
+    stale.refresh_from_db()
+    assert stale.status == JobStatus.QUEUED
