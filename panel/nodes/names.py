@@ -25,6 +25,12 @@ def normalize_name(value: str) -> str:
             ),
             code="grammar",
         )
+    if name in settings.NODE_RESERVED_NAMES:
+        raise ValidationError(
+            _("%(name)s is reserved for the task queue; choose another node name.")
+            % {"name": name},
+            code="reserved",
+        )
     return name
 
 

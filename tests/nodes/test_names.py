@@ -78,3 +78,10 @@ def test_addresses_are_normalised(address, stored):
 def test_hostile_addresses_are_refused(address):
     with pytest.raises(ValidationError):
         normalize_address(address)
+
+
+def test_a_node_cannot_be_named_like_the_queue_prefix():
+    """Attack: a node registered as `nusantara` (django-q2's prefix, Q_CLUSTER["name"]): its
+    worker would be the default cluster, running schedules meant for no node in particular."""
+    with pytest.raises(ValidationError, match="reserved"):
+        normalize_name("nusantara")
