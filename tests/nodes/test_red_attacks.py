@@ -1,0 +1,92 @@
+"""Red-team attacks on nodes (#14) and visible_to (#11) that held: kept as tests so they keep
+holding. Two customers (owner, outsider) and two nodes (local, node-b)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from panel.certificates.models import SslCertificate
+from panel.jobs.models import Job, JobStatus
+from panel.nodes.models import Node
+from panel.sites.models import Site
+from tests.factories import SiteFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_user_posting_a_node_on_sites_new_does_not_choose_it(owner_client, owner, node_b):
+    """The `node` field exists for admins only; a user's POST of it is ignored, the site goes to
+    the automatic choice (here local: node-b is busier)."""
+    local = Node.local()
+    for _ in range(2):
+        SiteFactory(node=node_b)
+    response = owner_client.post(
+        "/sites/new/",
+        {"domain": "picked.example.com", "runtime": "static", "node": "node-b", "https": ""},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Site.objects.get(domain="picked.example.com").node == local
+
+
+def test_users_never_see_a_nodes_address_or_the_node_pages(owner_client, owner, node_b):
+    site = SiteFactory(node=node_b, created_by=owner)
+    job = Job.objects.create(type="site.provision", payload={}, site_id=site.pk, node=node_b)
+    for url in (f"/sites/{site.pk}/", f"/jobs/{job.pk}/", "/sites/", "/jobs/", "/"):
+        body = owner_client.get(url).content.decode()
+        assert "10.0.0.2" not in body, url
+        assert 'href="/nodes/"' not in body, url
+    for url in ("/nodes/", "/nodes/new/"):
+        assert owner_client.get(url).status_code == 404
+    assert (
+        owner_client.post("/nodes/new/", {"name": "evil", "address": "1.2.3.4"}).status_code == 404
+    )
+    assert not Node.objects.filter(name="evil").exists()
+
+
+def test_a_node_with_sites_or_jobs_cannot_be_deleted(node_b):
+    """NO ACTION foreign keys (checked at commit, as Django makes them deferrable): forced
+    immediate here, as a commit would."""
+    SiteFactory(node=node_b)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        node_b.delete()
+    assert Node.objects.filter(pk=node_b.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/sites/",
+        "/sites/?q=theirs",
+        "/sites/?owner={other_name}",
+        "/jobs/",
+        "/jobs/?status=failed",
+        "/certificates/",
+        "/audit/",
+        "/audit/export.csv",
+    ],
+)
+@pytest.mark.parametrize("htmx", [False, True])
+def test_another_customers_objects_are_in_no_list(url, htmx, owner_client, owner, outsider):
+    """Every list, with filters and as an htmx fragment: nothing of the outsider's site (its
+    domain, its job, its certificate) reaches the owner."""
+    SiteFactory(created_by=owner, domain="mine.example.com")
+    theirs = SiteFactory(created_by=outsider, domain="theirs-secret.example.com")
+    job = Job.objects.create(
+        type="site.provision",
+        payload={"domain": theirs.domain},
+        site_id=theirs.pk,
+        created_by=outsider,
+        status=JobStatus.FAILED,
+        error_message="theirs-secret failure",
+    )
+    SslCertificate.objects.create(site=theirs, provider="letsencrypt", status="failed")
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = owner_client.get(url.format(other_name=outsider.username), **headers)
+    assert response.status_code in (200, 404), (url, response.status_code)
+    body = response.content.decode()
+    assert "theirs-secret" not in body, url
+    assert str(job.pk) not in body and str(theirs.pk) not in body, url
