@@ -90,3 +90,24 @@ def test_another_customers_objects_are_in_no_list(url, htmx, owner_client, owner
     body = response.content.decode()
     assert "theirs-secret" not in body, url
     assert str(job.pk) not in body and str(theirs.pk) not in body, url
+
+
+@pytest.mark.parametrize("sftp_host", ["", "sftp.panel.example"])
+def test_the_sftp_card_of_a_remote_site_does_not_point_at_this_server(
+    owner_client, owner, node_b, settings, sftp_host
+):
+    """Attack: a site on node-b; its SFTP card told the customer to connect to the panel's own
+    host (or the one NUSANTARA_SFTP_HOST), where its home is not (or is a stale copy left after a
+    move). It says the site lives on another server instead, and names no host of this one."""
+    settings.NUSANTARA_ISOLATION = "on"
+    settings.NUSANTARA_SFTP_HOST = sftp_host
+    site = SiteFactory(node=node_b, created_by=owner, system_user="np-remote1")
+    body = owner_client.get(f"/sites/{site.pk}/").content.decode()
+    card = body[body.index('data-testid="sftp-card"') :]
+    card = card[: card.index("</section>")]
+    assert "@testserver" not in card and "sftp.panel.example" not in card
+    assert 'data-testid="sftp-remote"' in card and "node-b" in card
+    assert "10.0.0.2" not in card
+    here = SiteFactory(created_by=owner, system_user="np-here1", node=Node.local())
+    body = owner_client.get(f"/sites/{here.pk}/").content.decode()
+    assert f"np-here1@{sftp_host or 'testserver'}" in body
