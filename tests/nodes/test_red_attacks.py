@@ -111,3 +111,26 @@ def test_the_sftp_card_of_a_remote_site_does_not_point_at_this_server(
     here = SiteFactory(created_by=owner, system_user="np-here1", node=Node.local())
     body = owner_client.get(f"/sites/{here.pk}/").content.decode()
     assert f"np-here1@{sftp_host or 'testserver'}" in body
+
+
+def test_a_disabled_nodes_sites_still_get_their_jobs_on_its_queue(
+    node_b, owner, django_capture_on_commit_callbacks
+):
+    """Drain/disable stops new sites only: a job of an existing site on a disabled node is still
+    queued for that node (its worker runs it), never re-routed elsewhere."""
+    from django_q.models import OrmQ
+
+    from panel.jobs.services import job_create
+
+    site = SiteFactory(node=node_b, created_by=owner)
+    Node.objects.filter(pk=node_b.pk).update(status="disabled")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_create(type="site.provision", payload={}, site_id=site.pk)
+    assert job.node == node_b
+    assert [row.key for row in OrmQ.objects.all()] == ["node-b"]
+
+
+def test_the_logs_page_of_a_remote_site_reads_nothing_here(owner_client, owner, node_b):
+    site = SiteFactory(node=node_b, created_by=owner)
+    body = owner_client.get(f"/sites/{site.pk}/logs/").content.decode()
+    assert "This site lives on node node-b" in body
