@@ -134,3 +134,40 @@ def test_the_logs_page_of_a_remote_site_reads_nothing_here(owner_client, owner, 
     site = SiteFactory(node=node_b, created_by=owner)
     body = owner_client.get(f"/sites/{site.pk}/logs/").content.decode()
     assert "This site lives on node node-b" in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_committed_while_a_site_is_placed_on_the_node_wins(admin_user):
+    """Attack (race): an admin drains node-b while a site is being placed on it. The placement
+    read "active" from its snapshot and inserted the site anyway (a FOR UPDATE of the drain does
+    not stop a plain read). The chosen node is now read under a share lock: the placement waits
+    for the drain, then sees it and refuses."""
+    import threading
+    import time
+
+    from django.core.exceptions import ValidationError
+    from django.db import connections
+
+    from panel.nodes.services import node_for_new_site, node_set_status
+
+    node_b = Node.objects.create(name="node-b", address="10.0.0.2")
+    locked = threading.Event()
+
+    def drain() -> None:
+        try:
+            with transaction.atomic():
+                Node.objects.select_for_update().get(pk=node_b.pk)
+                locked.set()
+                time.sleep(1)
+                node_set_status(user=admin_user, node=node_b, status="draining")
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    assert locked.wait(5)
+    try:
+        with pytest.raises(ValidationError, match="takes no new sites"), transaction.atomic():
+            node_for_new_site(user=admin_user, name="node-b")
+    finally:
+        thread.join()
