@@ -448,6 +448,13 @@ if not re.fullmatch(NODE_NAME_RE, NUSANTARA_NODE):
         "NUSANTARA_NODE must be 1-63 lower-case letters, digits and hyphens "
         "(not starting or ending with a hyphen)."
     )
+# django-q2's prefix (Q_CLUSTER["name"] below): a worker of that name is its default cluster, which
+# runs the schedules of no node and reads the shared queue of the embedded default.
+NODE_RESERVED_NAMES = ("nusantara",)
+if NUSANTARA_NODE in NODE_RESERVED_NAMES:
+    raise ImproperlyConfigured(
+        f"NUSANTARA_NODE cannot be {NUSANTARA_NODE}: that name is reserved for the task queue."
+    )
 if os.environ.get("Q_CLUSTER_NAME", NUSANTARA_NODE) != NUSANTARA_NODE:
     raise ImproperlyConfigured(
         "Q_CLUSTER_NAME differs from NUSANTARA_NODE: set only NUSANTARA_NODE (the node's name is "
@@ -464,7 +471,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # killed worker's task again after `retry` seconds) finds the job no longer `queued` and does
 # nothing (panel/jobs/runner.py: only a queued job is claimed).
 Q_CLUSTER: dict[str, Any] = {
-    "name": "nusantara",
+    "name": NODE_RESERVED_NAMES[0],
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": NUSANTARA_JOB_TIMEOUT,
     "retry": NUSANTARA_JOB_TIMEOUT + 60,

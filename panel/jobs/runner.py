@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from panel.audit.actions import AuditAction
 from panel.audit.services import audit_record
+from panel.nodes.models import Node
 
 from .models import Job, JobStatus
 from .types import JobType
@@ -132,8 +133,6 @@ def _mark_running(job: Job) -> None:
 def wrong_node(job: Job) -> str | None:
     """Why this worker must not run the job (its site lives on another node), or None. Only the
     site's own node may touch its files and nginx; a misrouted task fails instead of running."""
-    from panel.nodes.models import Node
-
     owner = None
     if job.site_id is not None:
         owner = Node.objects.filter(sites__pk=job.site_id).values_list("name", flat=True).first()
@@ -154,9 +153,12 @@ def claim_batch(*, types: Iterable[str], exclude: Any = None, limit: int = 1000)
     find them claimed and do nothing."""
     with transaction.atomic():
         # Only this node's jobs: another node's sites are not ours to touch.
-        qs = Job.objects.filter(
-            status=JobStatus.QUEUED, type__in=list(types), node__name=settings.NUSANTARA_NODE
-        )
+        here = settings.NUSANTARA_NODE
+        qs = Job.objects.filter(status=JobStatus.QUEUED, type__in=list(types), node__name=here)
+        # ... and whose site (if it still exists) lives here now: a site moved after its job was
+        # queued is no longer ours, whatever the job row says (run_job's wrong_node refuses it).
+        elsewhere = Node.objects.exclude(name=here).filter(sites__isnull=False)
+        qs = qs.exclude(site_id__in=elsewhere.values("sites__pk"))
         if exclude is not None:
             qs = qs.exclude(pk=exclude)
         jobs = list(qs.select_for_update(skip_locked=True).order_by("created_at")[:limit])

@@ -135,7 +135,11 @@ def job_retry(*, job: Job, user: Any) -> Job:
         job.error_message = None
         job.started_at = None
         job.finished_at = None
-        job.save(update_fields=["status", "error_message", "started_at", "finished_at"])
+        if job.site_id and (moved := Node.objects.filter(sites__pk=job.site_id).first()):
+            # The site may have moved since the job was queued: a retry runs where it lives now
+            # (its old node's worker would refuse it, and its batch leader must not claim it).
+            job.node = moved
+        job.save(update_fields=["status", "error_message", "started_at", "finished_at", "node"])
         from .runner import HANDLERS
 
         handler = HANDLERS.get(job.type)
@@ -144,5 +148,5 @@ def job_retry(*, job: Job, user: Any) -> Job:
         audit_record(
             actor=user, action=AuditAction.JOB_RETRY, target=job, metadata={"type": job.type}
         )
-        enqueue(job.pk)
+        enqueue(job.pk, job.node.name)
     return job

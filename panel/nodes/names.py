@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -25,7 +26,22 @@ def normalize_name(value: str) -> str:
             ),
             code="grammar",
         )
+    if name in settings.NODE_RESERVED_NAMES:
+        raise ValidationError(
+            _("%(name)s is reserved for the task queue; choose another node name.")
+            % {"name": name},
+            code="reserved",
+        )
     return name
+
+
+def _inet_aton_reads(name: str) -> bool:
+    """True when inet_aton (the resolver's shorthand parser) takes `name` for an IPv4 address."""
+    try:
+        socket.inet_aton(name)
+    except OSError:
+        return False
+    return True
 
 
 def normalize_address(value: str) -> str:
@@ -51,8 +67,9 @@ def normalize_address(value: str) -> str:
     if (
         len(name) > 253
         or not all(_HOST_LABEL.fullmatch(label) for label in labels)
-        # 10.0.1 or 2130706433: numeric shorthand that resolvers read as an IP address.
+        # 10.0.1, 2130706433, 0x7f000001 or 1.0x7f: shorthand that resolvers read as an IP address.
         or labels[-1].isdigit()
+        or _inet_aton_reads(name)
     ):
         raise ValidationError(
             _(

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils.translation import gettext as _
 
@@ -111,15 +111,26 @@ def active_nodes() -> Any:
     return Node.objects.filter(status=NodeStatus.ACTIVE).order_by("name")
 
 
+def _share_locked(node: Node | None) -> Node | None:
+    """The node re-read under a share lock (held until the site's transaction ends): a drain or
+    disable (which locks the row FOR UPDATE) committed meanwhile is seen, one in progress is
+    waited for, and none can commit before the site is in. None when it was deleted."""
+    if node is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM nodes WHERE id = %s FOR SHARE", [node.pk])
+    return Node.objects.filter(pk=node.pk).first()
+
+
 def node_for_new_site(*, user: Any, name: str | None = None) -> Node:
     """The node a new site goes to: the one an admin named (active only), otherwise the active
     node with the fewest sites. Raises ValidationError keyed "node" (call inside the site's
-    transaction; inserting the site then holds a key-share lock on the node row, which a
-    concurrent drain or disable waits for)."""
+    transaction: the chosen node stays share-locked until it ends, so a concurrent drain or
+    disable waits for the site, or the site sees the drain)."""
     if name:
         if getattr(user, "role", None) != Role.ADMIN:
             raise PermissionDenied(_("Only an administrator can choose the node."))
-        node = Node.objects.filter(name=name).first()
+        node = _share_locked(Node.objects.filter(name=name).first())
         if node is None:
             raise ValidationError({"node": _("There is no node named %(name)s.") % {"name": name}})
         if node.status != NodeStatus.ACTIVE:
@@ -131,9 +142,22 @@ def node_for_new_site(*, user: Any, name: str | None = None) -> Node:
                 code="node_inactive",
             )
         return node
-    fewest: Node | None = (
-        active_nodes().annotate(site_count=Count("sites")).order_by("site_count", "name").first()
-    )
+    fewest: Node | None = None
+    passed: list[Any] = []
+    while fewest is None:
+        candidate = (
+            active_nodes()
+            .exclude(pk__in=passed)
+            .annotate(site_count=Count("sites"))
+            .order_by("site_count", "name")
+            .first()
+        )
+        if candidate is None:
+            break
+        fewest = _share_locked(candidate)
+        if fewest is None or fewest.status != NodeStatus.ACTIVE:
+            passed.append(candidate.pk)  # drained or disabled meanwhile: the next one
+            fewest = None
     if fewest is None:
         raise ValidationError(
             {

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from panel.accounts.access import AuthedRequest
 from panel.jobs.services import JobBusy
+from panel.nodes.services import on_this_node
 from panel.tenancy import rootcmd
 from panel.web.access import get_site_for
 from panel.web.decorators import login_required
@@ -52,13 +53,17 @@ def sftp_context(request: AuthedRequest, site: Any, **forms_: Any) -> dict[str, 
     port = settings.NUSANTARA_SFTP_PORT
     # Without isolation no site has a system account of its own: nothing to log in as.
     user = (site.system_user or "") if rootcmd.isolation_enabled() else ""
+    # The site's home is on its node's disk: this server's host (or NUSANTARA_SFTP_HOST, the
+    # panel's) would land the customer where it is not, or on a copy left after a move.
+    remote = None if on_this_node(site) else site.node.name
     return {
         "sftp": {
             "isolation": rootcmd.isolation_enabled(),
-            "host": host,
+            "host": "" if remote else host,
             "port": port,
             "user": user,
-            "command": f"sftp -P {port} {user}@{host}" if user else "",
+            "remote_node": remote,
+            "command": f"sftp -P {port} {user}@{host}" if user and not remote else "",
             "keys": list(site.ssh_keys.order_by("created_at")),
             "max_keys": settings.NUSANTARA_SFTP_MAX_KEYS,
         },

@@ -19,7 +19,6 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +84,12 @@ def _limits() -> tuple[int, float]:
 
 
 def _sites_here() -> QuerySet[Site]:
-    """The sites whose homes are on this machine's disk. One machine today; with nodes
-    (sites.node_id) this is where a run keeps to its worker's node, and each node gets its own
-    schedule (like the heartbeat's), since a home can only be measured where it lives."""
-    return Site.objects.exclude(status=SiteStatus.DELETING)
+    """The sites whose homes are on this machine's disk: those of this worker's node (each node
+    runs its own schedule, panel.nodes.schedules). Another node's site is never measured here,
+    even when a home of the same name exists on this disk (a copy left after a move)."""
+    return Site.objects.filter(node__name=settings.NUSANTARA_NODE).exclude(
+        status=SiteStatus.DELETING
+    )
 
 
 def measure_all() -> str:
@@ -206,20 +207,10 @@ def _measure_all() -> str:
 
 
 def ensure_schedule(using: str = "default") -> None:
-    """The `tenancy.disk_usage` schedule, every NUSANTARA_DISK_USAGE_INTERVAL minutes
-    (idempotent; a changed interval is applied at the next migrate or ensure_schedules)."""
-    from django_q.models import Schedule
+    """The `tenancy.disk_usage` schedule of every node, on its own queue, every
+    NUSANTARA_DISK_USAGE_INTERVAL minutes (panel.nodes.schedules; idempotent: a changed interval
+    is applied at the next migrate or ensure_schedules). Left without a node (cluster NULL) no
+    worker would run it."""
+    from panel.nodes.services import ensure_node_schedules
 
-    defaults = {
-        "func": TASK,
-        "schedule_type": Schedule.MINUTES,
-        "minutes": settings.NUSANTARA_DISK_USAGE_INTERVAL,
-        "repeats": -1,
-    }
-    Schedule.objects.using(using).update_or_create(
-        name=SCHEDULE_NAME,
-        defaults=defaults,
-        # The first run a minute after the schedule appears (an upgrade shows numbers soon),
-        # not in the middle of the migration; later migrations leave next_run alone.
-        create_defaults={**defaults, "next_run": timezone.now() + timedelta(minutes=1)},
-    )
+    ensure_node_schedules(using=using)

@@ -73,8 +73,21 @@ def test_addresses_are_normalised(address, stored):
         "host name",
         "host\nname",
         "10.0.0.2%eth0",
+        # Hex/octal shorthand that inet_aton (and so most resolvers) reads as an IPv4 address:
+        # 0x7f000001 and 1.0x7f are 127.0.0.1 and 1.0.0.127, not host names.
+        "0x7f000001",
+        "0X7F000001",
+        "1.0x7f",
+        "10.0.0.0x2",
     ],
 )
 def test_hostile_addresses_are_refused(address):
     with pytest.raises(ValidationError):
         normalize_address(address)
+
+
+def test_a_node_cannot_be_named_like_the_queue_prefix():
+    """Attack: a node registered as `nusantara` (django-q2's prefix, Q_CLUSTER["name"]): its
+    worker would be the default cluster, running schedules meant for no node in particular."""
+    with pytest.raises(ValidationError, match="reserved"):
+        normalize_name("nusantara")

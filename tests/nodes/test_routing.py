@@ -61,7 +61,7 @@ def test_a_batch_leader_claims_only_its_own_nodes_jobs(node_b, local_node):
     assert theirs.status == JobStatus.QUEUED
 
 
-def test_every_node_has_its_three_schedules_on_its_own_queue(local_node, node_b):
+def test_every_node_has_its_four_schedules_on_its_own_queue(local_node, node_b):
     ensure_node_schedules()
     ensure_node_schedules()
     rows = sorted(Schedule.objects.values_list("cluster", "name", "func"))
@@ -73,6 +73,8 @@ def test_every_node_has_its_three_schedules_on_its_own_queue(local_node, node_b)
             ("node-b", "ops.heartbeat@node-b", "panel.ops.heartbeat.beat"),
             ("node-b", "jobs.reaper@node-b", "panel.jobs.recovery.reap"),
             ("node-b", "ssl-renewal@node-b", "panel.certificates.services.renewal_run"),
+            ("local", "tenancy.disk_usage", "panel.tenancy.usage.measure_all"),
+            ("node-b", "tenancy.disk_usage@node-b", "panel.tenancy.usage.measure_all"),
         ]
     )
 
@@ -109,3 +111,82 @@ def test_the_reaper_enqueues_lost_tasks_of_its_own_node_only(
     assert not any(
         str(theirs.pk) in str(r.task.get("args")) for r in OrmQ.objects.filter(key="local")
     )
+
+
+def test_a_retry_after_the_site_moved_goes_to_its_new_node(
+    local_node, node_b, admin_user, django_capture_on_commit_callbacks
+):
+    """Attack: a job failed on node A, the site was moved to node B by hand (docs/operations.md),
+    then an admin retries it. The retry must be queued for B (and recorded as B's job), not sent
+    back to A, whose worker would refuse it forever (or, in a batch, run it on the wrong disk)."""
+    from panel.jobs.services import job_retry
+
+    site = SiteFactory(node=local_node, status="failed")
+    job = Job.objects.create(
+        type="site.provision",
+        payload={},
+        site_id=site.pk,
+        node=local_node,
+        status=JobStatus.FAILED,
+        error_message="nginx said no",
+    )
+    site.node = node_b
+    site.save(update_fields=["node"])
+    OrmQ.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        job_retry(job=job, user=admin_user)
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert job.node == node_b
+    assert _queue_of(job) == "node-b"
+
+
+def test_a_batch_leader_skips_a_queued_job_whose_site_moved_away(node_b, local_node):
+    """Attack: a job queued for node A (job.node = A) whose site now lives on B. A's batch leader
+    must not claim it (it would write B's site's vhost and home on A's disk); it stays queued."""
+    moved = SiteFactory(node=node_b)
+    stale = Job.objects.create(type="site.provision", payload={}, site_id=moved.pk, node=local_node)
+    assert claim_batch(types=["site.provision"]) == []
+    stale.refresh_from_db()
+    assert stale.status == JobStatus.QUEUED
+
+
+def test_disk_use_is_measured_by_each_node_on_its_own_queue(local_node, node_b, settings):
+    """Attack: the disk use schedule left without a node (cluster NULL) is run by no worker once
+    workers read their node's queue (only a worker named like the prefix would); every node
+    measures its own homes, so each has the schedule, with the interval of the settings."""
+    from panel.tenancy import usage
+
+    settings.NUSANTARA_DISK_USAGE_INTERVAL = 15
+    usage.ensure_schedule()
+    ensure_node_schedules()
+    rows = sorted(
+        Schedule.objects.filter(func=usage.TASK).values_list("cluster", "name", "minutes")
+    )
+    assert rows == [
+        ("local", usage.SCHEDULE_NAME, 15),
+        ("node-b", f"{usage.SCHEDULE_NAME}@node-b", 15),
+    ]
+
+
+def test_disk_use_of_a_site_on_another_node_is_not_read_from_this_disk(
+    local_node, node_b, settings, tmp_path
+):
+    """Attack: a site on node-b whose domain also has a home on this machine (a copy left after
+    a move, or a name reused): this node's run must not store this disk's size for it."""
+    from panel.tenancy import usage
+
+    settings.NUSANTARA_ISOLATION = "off"
+    settings.NUSANTARA_WEB_ROOT = tmp_path / "www"
+    settings.NUSANTARA_DATA_DIR = tmp_path / "data"
+    here = SiteFactory(node=local_node, domain="here.example.com")
+    there = SiteFactory(node=node_b, domain="there.example.com")
+    for site in (here, there):
+        public = tmp_path / "www" / site.domain / "public"
+        public.mkdir(parents=True)
+        (public / "index.html").write_bytes(b"x" * 50_000)
+    assert "measured for 1 of 1 site(s)" in usage.measure_all()
+    here.refresh_from_db()
+    there.refresh_from_db()
+    assert here.disk_bytes and here.disk_measured_at
+    assert (there.disk_bytes, there.disk_measured_at) == (None, None)

@@ -35,3 +35,12 @@ def test_a_conflicting_q_cluster_name_is_refused(tmp_path):
     )
     assert result.returncode != 0
     assert "Q_CLUSTER_NAME differs from NUSANTARA_NODE" in result.stderr
+
+
+def test_a_node_named_like_the_queue_prefix_refuses_to_start(tmp_path):
+    """Attack: NUSANTARA_NODE=nusantara makes the worker django-q2's default cluster (its name
+    equals the prefix): it would run every schedule left without a node and read the old shared
+    queue of the embedded default, failing other nodes' jobs as "not mine"."""
+    result = run(tmp_path, "-c", SETUP, DEBUG="True", NUSANTARA_NODE="nusantara")
+    assert result.returncode != 0
+    assert "NUSANTARA_NODE cannot be nusantara" in result.stderr
