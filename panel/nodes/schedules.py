@@ -1,5 +1,6 @@
 """The schedules every node runs on its own queue (django-q2 `Schedule.cluster` = node name):
-its heartbeat, the reaper of its jobs and the renewal of its certificates.
+its heartbeat, the reaper of its jobs, the renewal of its certificates and the disk use of its
+sites' homes (a home can only be measured on the machine it lives on).
 
 A schedule is identified by (func, cluster); its name is the plain one (`ops.heartbeat`,
 `jobs.reaper`, `ssl-renewal`) for the node of this process and `<name>@<node>` for the others.
@@ -23,6 +24,14 @@ class NodeSchedule:
     schedule_type: str  # django-q2: "I" minutes, "D" daily
     minutes: int | None
     first_run_in: dt.timedelta
+    # A setting that gives `minutes` (read at every ensure_for, so a changed setting is
+    # applied at the next migrate or ensure_schedules).
+    minutes_setting: str | None = None
+
+    def interval(self) -> int | None:
+        if self.minutes_setting:
+            return int(getattr(settings, self.minutes_setting))
+        return self.minutes
 
 
 HEARTBEAT = NodeSchedule("ops.heartbeat", "panel.ops.heartbeat.beat", "I", 1, dt.timedelta(0))
@@ -34,7 +43,17 @@ RENEWAL = NodeSchedule(
     None,
     dt.timedelta(minutes=1),
 )
-ALL = (HEARTBEAT, REAPER, RENEWAL)
+# The first run a minute after the schedule appears (a fresh install or an upgrade shows
+# numbers soon), then every NUSANTARA_DISK_USAGE_INTERVAL minutes.
+DISK_USAGE = NodeSchedule(
+    "tenancy.disk_usage",
+    "panel.tenancy.usage.measure_all",
+    "I",
+    None,
+    dt.timedelta(minutes=1),
+    minutes_setting="NUSANTARA_DISK_USAGE_INTERVAL",
+)
+ALL = (HEARTBEAT, REAPER, RENEWAL, DISK_USAGE)
 
 
 def schedule_name(base: str, node_name: str) -> str:
@@ -42,7 +61,7 @@ def schedule_name(base: str, node_name: str) -> str:
 
 
 def ensure_for(node_name: str, *, using: str = "default") -> None:
-    """Create or correct the three schedules of one node (idempotent)."""
+    """Create or correct the schedules of one node (idempotent)."""
     from django_q.models import Schedule
 
     objects = Schedule.objects.using(using)
@@ -52,7 +71,7 @@ def ensure_for(node_name: str, *, using: str = "default") -> None:
         wanted: dict[str, Any] = {
             "name": schedule_name(spec.name, node_name),
             "schedule_type": spec.schedule_type,
-            "minutes": spec.minutes,
+            "minutes": spec.interval(),
             "repeats": -1,
         }
         rows = list(objects.filter(func=spec.func, cluster=node_name).order_by("id"))

@@ -19,7 +19,6 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +84,12 @@ def _limits() -> tuple[int, float]:
 
 
 def _sites_here() -> QuerySet[Site]:
-    """The sites whose homes are on this machine's disk. One machine today; with nodes
-    (sites.node_id) this is where a run keeps to its worker's node, and each node gets its own
-    schedule (like the heartbeat's), since a home can only be measured where it lives."""
-    return Site.objects.exclude(status=SiteStatus.DELETING)
+    """The sites whose homes are on this machine's disk: those of this worker's node
+    (sites.node_id). Each node has its own schedule (like the heartbeat's), since a home can
+    only be measured where it lives."""
+    return Site.objects.exclude(status=SiteStatus.DELETING).filter(
+        node__name=settings.NUSANTARA_NODE
+    )
 
 
 def measure_all() -> str:
@@ -206,20 +207,10 @@ def _measure_all() -> str:
 
 
 def ensure_schedule(using: str = "default") -> None:
-    """The `tenancy.disk_usage` schedule, every NUSANTARA_DISK_USAGE_INTERVAL minutes
-    (idempotent; a changed interval is applied at the next migrate or ensure_schedules)."""
-    from django_q.models import Schedule
+    """The `tenancy.disk_usage` schedule of every node, on the node's own queue, every
+    NUSANTARA_DISK_USAGE_INTERVAL minutes (idempotent; panel.nodes.schedules). A schedule
+    without a queue (cluster NULL) would never run: django-q2 gives those only to a worker
+    whose cluster name is the prefix, and every worker here is named after its node."""
+    from panel.nodes.services import ensure_node_schedules
 
-    defaults = {
-        "func": TASK,
-        "schedule_type": Schedule.MINUTES,
-        "minutes": settings.NUSANTARA_DISK_USAGE_INTERVAL,
-        "repeats": -1,
-    }
-    Schedule.objects.using(using).update_or_create(
-        name=SCHEDULE_NAME,
-        defaults=defaults,
-        # The first run a minute after the schedule appears (an upgrade shows numbers soon),
-        # not in the middle of the migration; later migrations leave next_run alone.
-        create_defaults={**defaults, "next_run": timezone.now() + timedelta(minutes=1)},
-    )
+    ensure_node_schedules(using=using)

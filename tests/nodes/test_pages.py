@@ -72,6 +72,7 @@ def test_admin_registers_a_node_audited_with_its_schedules(admin_client, admin_u
         ("panel.ops.heartbeat.beat", "ops.heartbeat@web-2"),
         ("panel.jobs.recovery.reap", "jobs.reaper@web-2"),
         ("panel.certificates.services.renewal_run", "ssl-renewal@web-2"),
+        ("panel.tenancy.usage.measure_all", "tenancy.disk_usage@web-2"),
     }
 
 

@@ -61,7 +61,7 @@ def test_a_batch_leader_claims_only_its_own_nodes_jobs(node_b, local_node):
     assert theirs.status == JobStatus.QUEUED
 
 
-def test_every_node_has_its_three_schedules_on_its_own_queue(local_node, node_b):
+def test_every_node_has_its_four_schedules_on_its_own_queue(local_node, node_b):
     ensure_node_schedules()
     ensure_node_schedules()
     rows = sorted(Schedule.objects.values_list("cluster", "name", "func"))
@@ -70,9 +70,11 @@ def test_every_node_has_its_three_schedules_on_its_own_queue(local_node, node_b)
             ("local", "ops.heartbeat", "panel.ops.heartbeat.beat"),
             ("local", "jobs.reaper", "panel.jobs.recovery.reap"),
             ("local", "ssl-renewal", "panel.certificates.services.renewal_run"),
+            ("local", "tenancy.disk_usage", "panel.tenancy.usage.measure_all"),
             ("node-b", "ops.heartbeat@node-b", "panel.ops.heartbeat.beat"),
             ("node-b", "jobs.reaper@node-b", "panel.jobs.recovery.reap"),
             ("node-b", "ssl-renewal@node-b", "panel.certificates.services.renewal_run"),
+            ("node-b", "tenancy.disk_usage@node-b", "panel.tenancy.usage.measure_all"),
         ]
     )
 
