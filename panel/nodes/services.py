@@ -3,12 +3,14 @@ heartbeat a node's worker writes. Which node this process is: settings.NUSANTARA
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from panel.accounts.models import Role
@@ -112,10 +114,10 @@ def active_nodes() -> Any:
 
 
 def node_for_new_site(*, user: Any, name: str | None = None) -> Node:
-    """The node a new site goes to: the one an admin named (active only), otherwise the active
-    node with the fewest sites. Raises ValidationError keyed "node" (call inside the site's
-    transaction; inserting the site then holds a key-share lock on the node row, which a
-    concurrent drain or disable waits for)."""
+    """The node a new site goes to: the one an admin named (active only), otherwise the online
+    active node with the fewest sites (any active node when none is online). Raises
+    ValidationError keyed "node" (call inside the site's transaction; inserting the site then
+    holds a key-share lock on the node row, which a concurrent drain or disable waits for)."""
     if name:
         if getattr(user, "role", None) != Role.ADMIN:
             raise PermissionDenied(_("Only an administrator can choose the node."))
@@ -131,8 +133,13 @@ def node_for_new_site(*, user: Any, name: str | None = None) -> Node:
                 code="node_inactive",
             )
         return node
+    # Online nodes first: a node registered before its worker ever started (or whose worker
+    # is down) would leave the customer's new site queued for nobody. Only when no active node
+    # is online (a fresh install before its first heartbeat) does any active node do.
+    candidates = active_nodes().annotate(site_count=Count("sites")).order_by("site_count", "name")
+    online_since = timezone.now() - timedelta(seconds=settings.NUSANTARA_NODE_OFFLINE_AFTER)
     fewest: Node | None = (
-        active_nodes().annotate(site_count=Count("sites")).order_by("site_count", "name").first()
+        candidates.filter(last_heartbeat_at__gte=online_since).first() or candidates.first()
     )
     if fewest is None:
         raise ValidationError(
