@@ -160,6 +160,8 @@ def _quickstart(clone: Path) -> None:
     log = "".join(output)
     assert re.search(r"Q Cluster \S+ has stopped", log), log[-3000:]
     assert "Killed" not in log, log[-3000:]
+    # gunicorn's control socket is the checkout's own, not ~/.gunicorn shared by every run.
+    assert f"Control socket listening at {clone}/var/gunicorn.ctl" in log, log[-3000:]
     pid_file = clone / "var" / "nginx" / "nginx.pid"
     assert not pid_file.exists(), "bin/run left its embedded nginx running"
     time.sleep(0.5)
