@@ -87,6 +87,7 @@ def _quickstart(clone: Path) -> None:
         start_new_session=True,
     )
     output: list[str] = []
+    reader = None
     try:
         username = password = None
         deadline = time.monotonic() + 180
@@ -101,7 +102,8 @@ def _quickstart(clone: Path) -> None:
                 password = m.group(1)
         assert username == "admin" and password, "".join(output)[-3000:]
         # Keep draining the output so that the server never blocks on a full pipe.
-        threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
+        reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+        reader.start()
         assert (clone / "var" / "panel.sqlite3").exists()
         assert oct((clone / "var" / "secret_key").stat().st_mode & 0o777) == "0o600"
 
@@ -152,6 +154,14 @@ def _quickstart(clone: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert stopped_on_term, "bin/run did not stop on SIGTERM:\n" + "".join(output)[-3000:]
+    if reader is not None:
+        reader.join(timeout=10)  # the last lines, written as bin/run stopped
+    # The worker stopped by itself (a running job finishes), not by SIGKILL after a timeout.
+    log = "".join(output)
+    assert re.search(r"Q Cluster \S+ has stopped", log), log[-3000:]
+    assert "Killed" not in log, log[-3000:]
+    # gunicorn's control socket is the checkout's own, not ~/.gunicorn shared by every run.
+    assert f"Control socket listening at {clone}/var/gunicorn.ctl" in log, log[-3000:]
     pid_file = clone / "var" / "nginx" / "nginx.pid"
     assert not pid_file.exists(), "bin/run left its embedded nginx running"
     time.sleep(0.5)

@@ -41,6 +41,8 @@ RENEWAL = NodeSchedule(
     None,
     dt.timedelta(minutes=1),
 )
+# The first run a minute after the schedule appears (a fresh install or an upgrade shows
+# numbers soon), then every NUSANTARA_DISK_USAGE_INTERVAL minutes.
 DISK_USAGE = NodeSchedule(
     "tenancy.disk_usage",
     "panel.tenancy.usage.measure_all",

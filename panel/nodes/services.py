@@ -3,12 +3,14 @@ heartbeat a node's worker writes. Which node this process is: settings.NUSANTARA
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from panel.accounts.models import Role
@@ -123,10 +125,11 @@ def _share_locked(node: Node | None) -> Node | None:
 
 
 def node_for_new_site(*, user: Any, name: str | None = None) -> Node:
-    """The node a new site goes to: the one an admin named (active only), otherwise the active
-    node with the fewest sites. Raises ValidationError keyed "node" (call inside the site's
-    transaction: the chosen node stays share-locked until it ends, so a concurrent drain or
-    disable waits for the site, or the site sees the drain)."""
+    """The node a new site goes to: the one an admin named (active only), otherwise the online
+    active node with the fewest sites (any active node when none is online). Raises
+    ValidationError keyed "node" (call inside the site's transaction: the chosen node stays
+    share-locked until it ends, so a concurrent drain or disable waits for the site, or the site
+    sees the drain)."""
     if name:
         if getattr(user, "role", None) != Role.ADMIN:
             raise PermissionDenied(_("Only an administrator can choose the node."))
@@ -142,22 +145,30 @@ def node_for_new_site(*, user: Any, name: str | None = None) -> Node:
                 code="node_inactive",
             )
         return node
+    # Online nodes first: a node registered before its worker ever started (or whose worker
+    # is down) would leave the customer's new site queued for nobody. Only when no active node
+    # is online (a fresh install before its first heartbeat) does any active node do.
+    online_since = timezone.now() - timedelta(seconds=settings.NUSANTARA_NODE_OFFLINE_AFTER)
     fewest: Node | None = None
     passed: list[Any] = []
-    while fewest is None:
-        candidate = (
-            active_nodes()
-            .exclude(pk__in=passed)
-            .annotate(site_count=Count("sites"))
-            .order_by("site_count", "name")
-            .first()
-        )
-        if candidate is None:
+    for online_only in (True, False):
+        while fewest is None:
+            candidates = active_nodes().exclude(pk__in=passed)
+            if online_only:
+                candidates = candidates.filter(last_heartbeat_at__gte=online_since)
+            candidate = (
+                candidates.annotate(site_count=Count("sites"))
+                .order_by("site_count", "name")
+                .first()
+            )
+            if candidate is None:
+                break
+            fewest = _share_locked(candidate)
+            if fewest is None or fewest.status != NodeStatus.ACTIVE:
+                passed.append(candidate.pk)  # drained or disabled meanwhile: the next one
+                fewest = None
+        if fewest is not None:
             break
-        fewest = _share_locked(candidate)
-        if fewest is None or fewest.status != NodeStatus.ACTIVE:
-            passed.append(candidate.pk)  # drained or disabled meanwhile: the next one
-            fewest = None
     if fewest is None:
         raise ValidationError(
             {

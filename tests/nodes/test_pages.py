@@ -138,6 +138,7 @@ def test_draining_and_disabled_nodes_take_no_new_site(admin_client, local_node, 
 
 
 def test_users_get_the_active_node_with_the_fewest_sites(owner_client, local_node, node_b):
+    Node.objects.update(last_heartbeat_at=timezone.now())  # both online
     SiteFactory(node=local_node)
     SiteFactory(node=local_node)
     page = owner_client.get("/sites/new/").content.decode()
@@ -152,6 +153,23 @@ def test_users_get_the_active_node_with_the_fewest_sites(owner_client, local_nod
     owner_client.post("/sites/new/", {"domain": "c.example.com", "runtime": "static"})
     # 2 and 2 now: the tie goes by name.
     assert Site.objects.get(domain="c.example.com").node == local_node
+
+
+def test_users_new_sites_skip_a_node_whose_worker_never_reported(owner_client, local_node, node_b):
+    """An admin registers node-b before its worker runs (docs/operations.md "Nodes"): node-b has
+    the fewest sites, but a customer's site sent there would wait for nobody."""
+    Node.objects.filter(pk=local_node.pk).update(last_heartbeat_at=timezone.now())
+    SiteFactory(node=local_node)
+    owner_client.post("/sites/new/", {"domain": "a.example.com", "runtime": "static"})
+    assert Site.objects.get(domain="a.example.com").node == local_node
+    # Once node-b's worker reports, it gets the new sites.
+    Node.objects.filter(pk=node_b.pk).update(last_heartbeat_at=timezone.now())
+    owner_client.post("/sites/new/", {"domain": "b.example.com", "runtime": "static"})
+    assert Site.objects.get(domain="b.example.com").node == node_b
+    # No node online at all (a fresh install before the first heartbeat): any active node.
+    Node.objects.update(last_heartbeat_at=None)
+    owner_client.post("/sites/new/", {"domain": "c.example.com", "runtime": "static"})
+    assert Site.objects.get(domain="c.example.com").node == node_b
 
 
 def test_no_active_node_is_a_clear_error(owner_client, local_node, node_b):

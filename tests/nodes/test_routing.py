@@ -70,10 +70,10 @@ def test_every_node_has_its_four_schedules_on_its_own_queue(local_node, node_b):
             ("local", "ops.heartbeat", "panel.ops.heartbeat.beat"),
             ("local", "jobs.reaper", "panel.jobs.recovery.reap"),
             ("local", "ssl-renewal", "panel.certificates.services.renewal_run"),
+            ("local", "tenancy.disk_usage", "panel.tenancy.usage.measure_all"),
             ("node-b", "ops.heartbeat@node-b", "panel.ops.heartbeat.beat"),
             ("node-b", "jobs.reaper@node-b", "panel.jobs.recovery.reap"),
             ("node-b", "ssl-renewal@node-b", "panel.certificates.services.renewal_run"),
-            ("local", "tenancy.disk_usage", "panel.tenancy.usage.measure_all"),
             ("node-b", "tenancy.disk_usage@node-b", "panel.tenancy.usage.measure_all"),
         ]
     )

@@ -307,3 +307,39 @@ def test_a_run_costs_the_same_queries_for_3_sites_and_for_300(settings, tmp_path
     many = run()
     assert many == few <= 3
     assert Site.objects.filter(disk_bytes__isnull=True).count() == 1  # the one without a home
+
+
+@pytest.mark.django_db
+def test_the_schedule_is_on_this_nodes_queue_so_a_worker_runs_it():
+    """django-q2 gives a schedule without a queue (cluster NULL) only to a worker whose cluster
+    name is the prefix; every worker here is named after its node, so such a schedule never ran
+    ("not measured yet" forever after `bin/run`). One made that way is handed to this node."""
+    from django.core.management import call_command
+
+    Schedule.objects.filter(func=usage.TASK).delete()
+    Schedule.objects.create(
+        name=usage.SCHEDULE_NAME, func=usage.TASK, schedule_type=Schedule.MINUTES, minutes=60
+    )
+    call_command("ensure_schedules")
+    rows = list(Schedule.objects.filter(func=usage.TASK).values_list("name", "cluster"))
+    assert rows == [(usage.SCHEDULE_NAME, settings.NUSANTARA_NODE)]
+
+
+@pytest.mark.django_db
+def test_a_run_measures_the_homes_of_its_own_node_only(settings, tmp_path):
+    from panel.nodes.models import Node
+
+    settings.NUSANTARA_ISOLATION = "off"
+    settings.NUSANTARA_DATA_DIR = tmp_path
+    settings.NUSANTARA_WEB_ROOT = tmp_path / "www"
+    other = Node.objects.create(name="web-9", address="10.0.0.9")
+    here = SiteFactory(domain="here.example.com")
+    there = SiteFactory(domain="there.example.com", node=other)
+    for site in (here, there):
+        (tmp_path / "www" / site.domain / "public").mkdir(parents=True)
+        (tmp_path / "www" / site.domain / "public" / "index.html").write_text("x" * 5000)
+    assert "measured for 1 of 1 site(s)" in usage.measure_all()
+    here.refresh_from_db()
+    there.refresh_from_db()
+    assert here.disk_bytes is not None
+    assert (there.disk_bytes, there.disk_measured_at) == (None, None)  # web-9 measures it
