@@ -22,7 +22,7 @@ from panel.jobs.types import JobType
 from panel.nodes.services import node_for_new_site
 from panel.tenancy.rootcmd import site_user_name
 
-from .aliases import check_name, ensure_name_free
+from .aliases import check_name, ensure_name_free, name_taken_error
 from .domains import ensure_not_panel_host, normalize_domain, www_name
 from .grammar import normalize_upstream
 from .models import Runtime, Site, SiteDomain, SiteStatus
@@ -39,8 +39,9 @@ __all__ = [
 ]
 
 
-def _domain_exists_error() -> ValidationError:
-    return ValidationError({"domain": _("This domain already exists.")}, code="exists")
+def _domain_exists_error(domain: str) -> ValidationError:
+    """The name is taken (a site's or an alias, in any spelling): say which, as aliases do."""
+    return ValidationError({"domain": name_taken_error(domain).messages}, code="exists")
 
 
 def _validate(domain: str, runtime: str, upstream: str | None) -> tuple[str, str, str | None]:
@@ -170,7 +171,7 @@ def site_create(
             except ValidationError as exc:
                 if exc.code == "foreign_pair":
                     raise ValidationError({"domain": exc.messages}, code="foreign_pair")
-                raise _domain_exists_error()
+                raise _domain_exists_error(domain)
             if pair:
                 try:
                     ensure_name_free(pair, owner_id=owner.pk)
@@ -219,7 +220,7 @@ def site_create(
     except IntegrityError as exc:
         # The unique index on sites.domain is the real guard against parallel requests.
         if "domain" in str(exc):
-            raise _domain_exists_error()
+            raise _domain_exists_error(domain)
         raise
     return site
 

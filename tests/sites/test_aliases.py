@@ -156,7 +156,7 @@ def test_a_new_site_cannot_take_someone_elses_alias(two_customers, spelling):
     alias_add(user=alice_site.created_by, site=alice_site, domain="shared.example")
     # www.alice.example: the pair of alice.example, added with the www option.
     SiteDomain.objects.create(site=alice_site, domain="www.alice.example")
-    with pytest.raises(ValidationError, match="already exists"):
+    with pytest.raises(ValidationError, match="is already used by a site"):
         site_create(user=bob_site.created_by, domain=spelling, runtime="static")
 
 

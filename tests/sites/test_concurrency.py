@@ -44,7 +44,7 @@ def test_same_domain_in_three_spellings_at_once_gives_one_site(owner):
     errors = [r for r in results if isinstance(r, ValidationError)]
     assert len(sites) == 1 and len(errors) == 2, results
     for err in errors:
-        assert "already exists" in " ".join(err.message_dict["domain"])
+        assert "is already used by a site" in " ".join(err.message_dict["domain"])
     assert list(Site.objects.values_list("domain", flat=True)) == ["example.com"]
 
 

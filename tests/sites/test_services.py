@@ -43,7 +43,7 @@ def test_duplicate_domain_in_any_spelling_is_refused(owner, spelling):
     site_create(user=owner, domain="Example.COM", runtime="static")
     with pytest.raises(ValidationError) as exc:
         site_create(user=owner, domain=spelling, runtime="static")
-    assert "already exists" in str(exc.value.message_dict["domain"])
+    assert "is already used by a site" in str(exc.value.message_dict["domain"])
     assert Site.objects.count() == 1
 
 

@@ -274,7 +274,7 @@ def test_upstream_is_ignored_for_static_sites(owner_client, owner):
 def test_duplicate_domain_shows_error_on_domain(owner_client, site):
     response = owner_client.post("/sites/new/", {"domain": "xn--bcher-kva.id", "runtime": "php"})
     html = response.content.decode()
-    assert 'id="id_domain_error"' in html and "already exists" in html
+    assert 'id="id_domain_error"' in html and "is already used by a site on this server" in html
 
 
 def test_quota_shows_error_above_the_form(owner_client, owner, settings):
