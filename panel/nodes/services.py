@@ -119,8 +119,11 @@ def _share_locked(node: Node | None) -> Node | None:
     waited for, and none can commit before the site is in. None when it was deleted."""
     if node is None:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM nodes WHERE id = %s FOR SHARE", [node.pk])
+    if connection.vendor == "postgresql":
+        # SQLite (the embedded default) has no row locks and no FOR SHARE: it runs one writer at
+        # a time, so the site's transaction already excludes a concurrent drain there.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM nodes WHERE id = %s FOR SHARE", [node.pk])
     return Node.objects.filter(pk=node.pk).first()
 
 

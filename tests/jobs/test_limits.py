@@ -49,7 +49,11 @@ def _at(when: dt.datetime, zone=JAYAPURA) -> str:
     """HH:MM as the message shows it: rounded up to the minute, in `zone`."""
     if when.second or when.microsecond:
         when = when.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    return when.astimezone(zone).strftime("%H:%M")
+    when = when.astimezone(zone)
+    # With the date when that is not today in `zone` (a run shortly before midnight there).
+    if when.date() != timezone.now().astimezone(zone).date():
+        return when.strftime("%Y-%m-%d %H:%M")
+    return when.strftime("%H:%M")
 
 
 def _snapshot():

@@ -44,8 +44,13 @@ def _jobs(n, *, type, site=None, user=None):
 
 
 def _at(when: dt.datetime) -> str:
-    when = when.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    return when.astimezone(zoneinfo.ZoneInfo(ZONE)).strftime("%H:%M")
+    """HH:MM in the user's zone, rounded up; with the date when that is not today there (a run
+    shortly before midnight in Jayapura)."""
+    zone = zoneinfo.ZoneInfo(ZONE)
+    when = (when.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)).astimezone(zone)
+    if when.date() != timezone.now().astimezone(zone).date():
+        return when.strftime("%Y-%m-%d %H:%M")
+    return when.strftime("%H:%M")
 
 
 def _counts():
