@@ -26,41 +26,10 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.acme_run import percentile, setup_django, wait_job  # noqa: E402
 from bench.docs_section import database_label, run_facts, write_section  # noqa: E402
 
 TARGET_P50 = 1.0
-
-
-def _setup_django(tmp: Path) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nusantara.settings")
-    os.environ.setdefault("DEBUG", "True")  # the embedded setup; the settings default is off
-    os.environ["NUSANTARA_DATA_DIR"] = str(tmp / "data")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp / 'bench.sqlite3'}")
-    os.environ["AXES_ENABLED"] = "False"
-    import django
-
-    django.setup()
-    import logging
-
-    logging.getLogger("django-q").setLevel(logging.WARNING)  # one line per enqueue otherwise
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-def _wait_job(job_id, timeout: float = 60):
-    from panel.jobs.models import Job
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if job.status in ("success", "failed"):
-            return job
-        time.sleep(0.02)
-    raise RuntimeError(f"job {job_id} did not finish")
 
 
 def main() -> int:
@@ -71,7 +40,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="np-bench-domains-"))
     tmp.chmod(0o755)
-    _setup_django(tmp)
+    setup_django(tmp)
 
     from django.conf import settings
     from django.core.management import call_command
@@ -105,11 +74,11 @@ def main() -> int:
             domain = f"bench-{i}-{int(time.time())}.example.com"
             site = site_create(user=admin, domain=domain, runtime="static", www=True)
             provision = Job.objects.get(site_id=site.pk, type="site.provision")
-            if _wait_job(provision.pk).status != "success":
+            if wait_job(provision.pk).status != "success":
                 raise RuntimeError(f"provisioning failed: {Job.objects.get(pk=provision.pk)}")
             alias = f"alias-{domain}"
             added = alias_add(user=admin, site=site, domain=alias)
-            if _wait_job(added.pk).status != "success":
+            if wait_job(added.pk).status != "success":
                 raise RuntimeError(f"alias failed: {Job.objects.get(pk=added.pk).error_message}")
             site.refresh_from_db()
             names = [domain, f"www.{domain}", alias]
@@ -136,7 +105,7 @@ def main() -> int:
                 timings.append(elapsed)
             print(f"run {i}{' (warm-up)' if not i else ''}: {elapsed:.3f} s", flush=True)
 
-        p50, p90 = statistics.median(timings), _percentile(timings, 90)
+        p50, p90 = statistics.median(timings), percentile(timings, 90)
         verdict = "meets" if p50 < TARGET_P50 else "MISSES"
         text = (
             "## Domains\n\n"
