@@ -32,6 +32,17 @@ from tests.sites.test_hostile_input import (  # the scratch nginx and its clean-
 )
 
 
+def _wait_redirect(nginx, host, path, expected):
+    """The 301 for `host`, once it points at `expected`: a reload is asynchronous, and the
+    previous mode's workers may still answer 301 to another target briefly."""
+    deadline = time.monotonic() + 5
+    while True:
+        resp = nginx.wait_for(host, path, status=301)
+        if resp.headers.get("Location") == expected or time.monotonic() > deadline:
+            return resp
+        time.sleep(0.05)
+
+
 def _static(
     domain: str,
     aliases: list[str],
@@ -83,13 +94,7 @@ def test_redirect_modes_keep_the_path_and_the_query(nginx, mode, canonical):
     others = {"mode.example", "www.mode.example", "old-name.example"} - {canonical}
     for host in others:
         expected = f"http://{canonical}:{port}/shop/item?id=7&q=a%20b"
-        # A reload is asynchronous: the previous mode's workers may still answer 301 briefly.
-        deadline = time.monotonic() + 5
-        while True:
-            resp = nginx.wait_for(host, "/shop/item?id=7&q=a%20b", status=301)
-            if resp.headers.get("Location") == expected or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        resp = _wait_redirect(nginx, host, "/shop/item?id=7&q=a%20b", expected)
         assert resp.status == 301, host
         assert resp.headers["Location"] == expected
     assert "<h1>mode.example</h1>" in nginx.wait_for(canonical).body
@@ -352,7 +357,8 @@ def test_alias_jobs_add_redirect_and_remove_names(worker, nginx, owner):
         )
     )
     assert job.status == "success", job.error_message
-    resp = nginx.wait_for("jobs-alias.example", "/x?y=z", status=301)
+    target = f"http://second-name.example:{nginx.http_port}/x?y=z"
+    resp = _wait_redirect(nginx, "jobs-alias.example", "/x?y=z", target)
     assert resp.headers["Location"].startswith("http://second-name.example:")
     assert resp.headers["Location"].endswith("/x?y=z")
     assert "<h1>jobs-alias.example</h1>" in nginx.wait_for("second-name.example").body
